@@ -1,0 +1,469 @@
+//! The client's IP address: the connection's peer, or behind trusted proxies the nearest address
+//! that no trusted proxy vouches for.
+//!
+//! ```
+//! use std::net::{IpAddr, SocketAddr};
+//! use http::HeaderMap;
+//! use streamgate_core::{ClientIp, TrustedProxies};
+//!
+//! let proxies = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+//! let mut headers = HeaderMap::new();
+//! // The client forged the first hop; the proxy appended the address it really saw.
+//! headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+//!
+//! let peer: IpAddr = "10.1.2.3".parse().unwrap();
+//! let ip = ClientIp::resolve(&headers, peer, &proxies);
+//! assert_eq!(ip.0, "203.0.113.9".parse::<IpAddr>().unwrap());
+//!
+//! // The same headers straight from an untrusted peer are ignored.
+//! let peer: IpAddr = "198.51.100.7".parse().unwrap();
+//! assert_eq!(ClientIp::resolve(&headers, peer, &proxies).0, peer);
+//! ```
+//!
+//! [`ClientIpLayer`] resolves the address once per request and stores it in the request
+//! extensions, where the rate-limit and audit layers read it. The peer address comes from axum's
+//! `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info`) or from a
+//! [`PeerAddr`] extension that any hyper or tower server can insert.
+
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::extract::{ConnectInfo, connect_info::MockConnectInfo};
+use axum_core::{
+    extract::FromRequestParts,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, Request, StatusCode, request::Parts};
+use ipnet::IpNet;
+use tower_layer::Layer;
+
+use crate::Problem;
+
+/// The connection's peer address, for servers other than axum's `serve` to put in the request
+/// extensions. axum's `ConnectInfo<SocketAddr>` is read as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The resolved IP address of the client that sent a request.
+///
+/// Read it as an extractor in a handler, or from the request extensions in a layer placed inside
+/// [`ClientIpLayer`]. IPv4-mapped IPv6 addresses are reported as IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientIp(pub IpAddr);
+
+/// The networks whose connections are trusted to report the client's address in
+/// `X-Forwarded-For` or `Forwarded`.
+///
+/// Cheap to clone. The empty list (the default) trusts no one: the peer address is the client.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    networks: Arc<[IpNet]>,
+}
+
+/// A trusted-proxy entry that is neither an IP address nor a CIDR network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidNetwork {
+    entry: String,
+}
+
+impl fmt::Display for InvalidNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not an IP address or CIDR network (expected e.g. `10.0.0.0/8` or `::1`)",
+            self.entry
+        )
+    }
+}
+
+impl std::error::Error for InvalidNetwork {}
+
+impl TrustedProxies {
+    /// Trusts no proxy.
+    #[must_use]
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Trusts the given networks.
+    #[must_use]
+    pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
+        Self {
+            networks: networks.into_iter().collect(),
+        }
+    }
+
+    /// Parses networks written as CIDR (`10.0.0.0/8`, `fd00::/8`) or single addresses.
+    ///
+    /// # Errors
+    /// Returns the first entry that is neither.
+    pub fn parse<I, S>(entries: I) -> Result<Self, InvalidNetwork>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut networks = Vec::new();
+        for entry in entries {
+            let entry = entry.as_ref().trim();
+            let network = entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| InvalidNetwork {
+                    entry: entry.to_owned(),
+                })?;
+            networks.push(network);
+        }
+        Ok(Self::new(networks))
+    }
+
+    /// Whether `ip` belongs to a trusted network.
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.networks.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no proxy is trusted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty()
+    }
+}
+
+impl ClientIp {
+    /// Resolves the client address of a request that arrived from `peer`.
+    ///
+    /// From an untrusted peer, forwarding headers are ignored and the peer is the client. From a
+    /// trusted proxy, the hops of `Forwarded` (when present) or else `X-Forwarded-For` are read
+    /// from the right, skipping trusted addresses; the first untrusted hop is the client. A hop
+    /// that is not an address (`unknown`, an obfuscated name, garbage) ends the walk at the last
+    /// trusted hop; when every hop is trusted, the leftmost is the client.
+    #[must_use]
+    pub fn resolve(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) -> Self {
+        let peer = peer.to_canonical();
+        if !trusted.contains(peer) {
+            return Self(peer);
+        }
+        let mut nearest = peer;
+        let mut walk = |hop: Option<IpAddr>| -> Option<IpAddr> {
+            match hop {
+                Some(ip) if trusted.contains(ip) => {
+                    nearest = ip;
+                    None
+                }
+                Some(ip) => Some(ip),
+                None => Some(nearest),
+            }
+        };
+        let found = if headers.contains_key(http::header::FORWARDED) {
+            forwarded_hops(headers).rev().find_map(|hop| walk(hop))
+        } else {
+            x_forwarded_for_hops(headers)
+                .rev()
+                .find_map(|hop| walk(hop))
+        };
+        Self(found.unwrap_or(nearest))
+    }
+}
+
+/// The hops of every `X-Forwarded-For` line, in order; `None` for a hop that is not an address.
+fn x_forwarded_for_hops(headers: &HeaderMap) -> impl DoubleEndedIterator<Item = Option<IpAddr>> {
+    let hops: Vec<Option<IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("\u{0}").split(','))
+        .map(|hop| parse_node(hop.trim()))
+        .collect();
+    hops.into_iter()
+}
+
+/// The `for=` nodes of every RFC 7239 `Forwarded` line, in order.
+fn forwarded_hops(headers: &HeaderMap) -> impl DoubleEndedIterator<Item = Option<IpAddr>> {
+    let hops: Vec<Option<IpAddr>> = headers
+        .get_all(http::header::FORWARDED)
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("\u{0}").split(','))
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+                .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
+        })
+        .collect();
+    hops.into_iter()
+}
+
+/// Parses `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:80`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(addr) = node.parse::<SocketAddr>() {
+        return Some(addr.ip().to_canonical());
+    }
+    let inner = node.strip_prefix('[')?.strip_suffix(']')?;
+    inner.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+/// The peer address of the connection, from axum's `ConnectInfo<SocketAddr>` (or its
+/// `MockConnectInfo` in tests) or [`PeerAddr`].
+#[must_use]
+pub fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0)
+        .or_else(|| extensions.get::<PeerAddr>().map(|peer| peer.0))
+        .or_else(|| {
+            extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|mock| mock.0)
+        })
+}
+
+/// The request was served without a connection address, so no client IP can be known.
+///
+/// This is a server set-up error: serve with `into_make_service_with_connect_info::<SocketAddr>()`
+/// or insert [`PeerAddr`]. It answers 500 with a problem+json body that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingPeerAddr(pub(crate) ());
+
+impl MissingPeerAddr {
+    const DETAIL: &'static str = "the server has no connection address for this request; serve with \
+         `into_make_service_with_connect_info::<SocketAddr>()` or insert `PeerAddr`";
+}
+
+impl fmt::Display for MissingPeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::DETAIL)
+    }
+}
+
+impl std::error::Error for MissingPeerAddr {}
+
+impl IntoResponse for MissingPeerAddr {
+    fn into_response(self) -> Response {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_title("Client address unavailable")
+            .with_detail(Self::DETAIL)
+            .into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = MissingPeerAddr;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ip) = parts.extensions.get::<ClientIp>() {
+            return Ok(*ip);
+        }
+        match peer_addr(&parts.extensions) {
+            Some(peer) => Ok(ClientIp(peer.ip().to_canonical())),
+            None => {
+                tracing::error!("{}", MissingPeerAddr::DETAIL);
+                Err(MissingPeerAddr(()))
+            }
+        }
+    }
+}
+
+/// Resolves [`ClientIp`] once per request and inserts it into the request extensions.
+///
+/// A request without a connection address passes through without a `ClientIp`; the layers and
+/// extractors that need one then answer with [`MissingPeerAddr`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpLayer {
+    trusted: TrustedProxies,
+}
+
+impl ClientIpLayer {
+    /// A layer that trusts the given proxies.
+    #[must_use]
+    pub fn new(trusted: TrustedProxies) -> Self {
+        Self { trusted }
+    }
+}
+
+impl<S> Layer<S> for ClientIpLayer {
+    type Service = ClientIpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientIpService {
+            inner,
+            trusted: self.trusted.clone(),
+        }
+    }
+}
+
+/// The service made by [`ClientIpLayer`].
+#[derive(Debug, Clone)]
+pub struct ClientIpService<S> {
+    inner: S,
+    trusted: TrustedProxies,
+}
+
+impl<S, B> tower_service::Service<Request<B>> for ClientIpService<S>
+where
+    S: tower_service::Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if let Some(peer) = peer_addr(request.extensions()) {
+            let ip = ClientIp::resolve(request.headers(), peer.ip(), &self.trusted);
+            request.extensions_mut().insert(ip);
+        }
+        self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn proxies() -> TrustedProxies {
+        TrustedProxies::parse(["10.0.0.0/8", "fd00::/8"]).unwrap()
+    }
+
+    #[test]
+    fn forged_x_forwarded_for_from_untrusted_peer_is_ignored() {
+        let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
+        let resolved = ClientIp::resolve(&h, ip("203.0.113.5"), &proxies());
+        assert_eq!(resolved.0, ip("203.0.113.5"));
+    }
+
+    #[test]
+    fn rightmost_untrusted_hop_from_trusted_proxy() {
+        // client forged 6.6.6.6; 198.51.100.1 is what the outer proxy (10.0.0.2) saw.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.1, 10.0.0.2")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("198.51.100.1"));
+    }
+
+    #[test]
+    fn several_x_forwarded_for_lines_are_one_list() {
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("198.51.100.1"));
+    }
+
+    #[test]
+    fn all_hops_trusted_gives_the_leftmost() {
+        let h = headers(&[("x-forwarded-for", "10.9.9.9, 10.0.0.2")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("10.9.9.9"));
+    }
+
+    #[test]
+    fn trusted_proxy_without_header_is_the_client() {
+        let resolved = ClientIp::resolve(&HeaderMap::new(), ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn garbage_hop_stops_at_the_last_trusted_address() {
+        let h = headers(&[("x-forwarded-for", "not-an-ip, 10.0.0.2")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn forwarded_with_ipv6_and_ports() {
+        let h = headers(&[(
+            "forwarded",
+            r#"for=192.0.2.43:4711, For="[2001:db8:cafe::17]:4711";proto=https;by=10.0.0.1, for="[fd00::3]""#,
+        )]);
+        let resolved = ClientIp::resolve(&h, ip("fd00::1"), &proxies());
+        assert_eq!(resolved.0, ip("2001:db8:cafe::17"));
+    }
+
+    #[test]
+    fn forwarded_is_preferred_over_x_forwarded_for() {
+        let h = headers(&[
+            ("forwarded", "for=192.0.2.60;proto=http"),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("192.0.2.60"));
+    }
+
+    #[test]
+    fn forwarded_unknown_node_stops_the_walk() {
+        let h = headers(&[("forwarded", "for=unknown, for=10.0.0.7")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("10.0.0.7"));
+    }
+
+    #[test]
+    fn ipv4_mapped_peer_is_reported_as_ipv4() {
+        let resolved = ClientIp::resolve(&HeaderMap::new(), ip("::ffff:203.0.113.5"), &proxies());
+        assert_eq!(resolved.0, ip("203.0.113.5"));
+    }
+
+    #[test]
+    fn invalid_network_is_named() {
+        let err = TrustedProxies::parse(["10.0.0.0/8", "ten"]).unwrap_err();
+        assert!(err.to_string().contains("`ten`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn extractor_without_connection_address_is_a_clear_error() {
+        let (mut parts, ()) = Request::new(()).into_parts();
+        let rejection = ClientIp::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        let response = rejection.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()["content-type"],
+            crate::problem::PROBLEM_JSON
+        );
+    }
+
+    #[tokio::test]
+    async fn layer_stores_the_resolved_address() {
+        use tower::{ServiceBuilder, ServiceExt};
+        let service = ServiceBuilder::new()
+            .layer(ClientIpLayer::new(proxies()))
+            .service_fn(|request: Request<()>| async move {
+                Ok::<_, Infallible>(request.extensions().get::<ClientIp>().copied())
+            });
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(ip("10.0.0.1"), 4000)));
+        let seen = service.oneshot(request).await.unwrap();
+        assert_eq!(seen, Some(ClientIp(ip("198.51.100.1"))));
+    }
+}

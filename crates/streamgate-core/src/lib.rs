@@ -1,0 +1,53 @@
+//! What the StreamGate layers share.
+//!
+//! - [`Problem`]: RFC 9457 `application/problem+json` error responses, the one error body of
+//!   every layer.
+//! - [`ClientIp`], [`TrustedProxies`], [`ClientIpLayer`]: the client address, resolved from the
+//!   connection and, behind trusted proxies, from `X-Forwarded-For` / `Forwarded`.
+//! - [`SecurityContext`]: the authenticated principal that the security layer leaves for the others.
+//! - [`EthAddress`]: Ethereum addresses with EIP-55 checksums.
+//! - [`route_label`]: the matched route template or `unmatched`, for labels and policies.
+//! - [`request_id_layer`]: `x-request-id` set and propagated.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use axum::{Router, routing::get, extract::connect_info::MockConnectInfo, body::Body};
+//! use http::Request;
+//! use streamgate_core::{ClientIp, ClientIpLayer, TrustedProxies, request_id_layer};
+//! use tower::ServiceExt;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let app = Router::new()
+//!     .route("/ip", get(|ClientIp(ip): ClientIp| async move { ip.to_string() }))
+//!     .layer(ClientIpLayer::new(TrustedProxies::parse(["127.0.0.1"]).unwrap()))
+//!     .layer(request_id_layer())
+//!     .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
+//! let response = app
+//!     .oneshot(Request::get("/ip").header("x-forwarded-for", "203.0.113.7").body(Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 200);
+//! # }
+//! ```
+
+pub mod client_ip;
+pub mod eth_address;
+pub mod problem;
+pub mod request_id;
+pub mod route;
+pub mod security_context;
+
+#[doc(inline)]
+pub use client_ip::{
+    ClientIp, ClientIpLayer, ClientIpService, InvalidNetwork, MissingPeerAddr, PeerAddr,
+    TrustedProxies, peer_addr,
+};
+#[doc(inline)]
+pub use eth_address::{EthAddress, EthAddressError};
+#[doc(inline)]
+pub use problem::{PROBLEM_JSON, Problem};
+#[doc(inline)]
+pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, request_id, request_id_layer};
+#[doc(inline)]
+pub use route::{RouteTemplate, UNMATCHED_ROUTE, route_label, route_label_from};
+#[doc(inline)]
+pub use security_context::{SecurityContext, SecurityContextBuilder};

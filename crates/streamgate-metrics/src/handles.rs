@@ -1,0 +1,189 @@
+//! Metric handles cached per (method, route) and per status, so a request records through held
+//! handles: one lock-free map read, no allocation, no registry lookup.
+
+use std::{hash::Hash, sync::Arc};
+
+use arc_swap::ArcSwap;
+use hashbrown::{Equivalent, HashMap};
+use http::Method;
+use metrics::{Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString};
+
+use crate::{MetricsRecorder, names};
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+/// The method labels, indexed by [`method_index`].
+const METHODS: [&str; 10] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    names::OTHER_METHOD,
+];
+
+/// The label index of a method; unknown methods share [`names::OTHER_METHOD`].
+pub(crate) fn method_index(method: &Method) -> u8 {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::CONNECT => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::PATCH => 8,
+        _ => 9,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RouteKey {
+    method: u8,
+    route: Box<str>,
+}
+
+#[derive(Hash)]
+struct RouteKeyRef<'a> {
+    method: u8,
+    route: &'a str,
+}
+
+impl Equivalent<RouteKey> for RouteKeyRef<'_> {
+    fn equivalent(&self, key: &RouteKey) -> bool {
+        self.method == key.method && self.route == &*key.route
+    }
+}
+
+type RouteMap = HashMap<RouteKey, Arc<RouteMetrics>, foldhash::fast::FixedState>;
+
+/// What the layer records for one request once it has a status.
+#[derive(Debug)]
+pub(crate) struct StatusMetrics {
+    status: u16,
+    pub(crate) duration: Histogram,
+    pub(crate) request_size: Option<Histogram>,
+    pub(crate) response_size: Option<Histogram>,
+}
+
+/// The handles of one (method, route) pair.
+#[derive(Debug)]
+pub(crate) struct RouteMetrics {
+    pub(crate) excluded: bool,
+    pub(crate) active: Gauge,
+    labels: [Label; 3],
+    by_status: ArcSwap<Vec<Arc<StatusMetrics>>>,
+}
+
+/// The labels, names and handle caches of one layer.
+#[derive(Debug)]
+pub(crate) struct HandleCache {
+    recorder: MetricsRecorder,
+    service: SharedString,
+    excluded: Vec<String>,
+    body_sizes: bool,
+    routes: ArcSwap<RouteMap>,
+}
+
+impl HandleCache {
+    pub(crate) fn new(
+        recorder: MetricsRecorder,
+        service: SharedString,
+        excluded: Vec<String>,
+        body_sizes: bool,
+    ) -> Self {
+        Self {
+            recorder,
+            service,
+            excluded,
+            body_sizes,
+            routes: ArcSwap::from_pointee(RouteMap::default()),
+        }
+    }
+
+    pub(crate) fn body_sizes(&self) -> bool {
+        self.body_sizes
+    }
+
+    /// The handles of `(method, route)`, registered on first use.
+    pub(crate) fn route(&self, method: u8, route: &str) -> Arc<RouteMetrics> {
+        let lookup = RouteKeyRef { method, route };
+        if let Some(found) = self.routes.load().get(&lookup) {
+            return found.clone();
+        }
+        self.register_route(method, route)
+    }
+
+    #[cold]
+    fn register_route(&self, method: u8, route: &str) -> Arc<RouteMetrics> {
+        let labels = [
+            Label::new(names::METHOD_LABEL, METHODS[usize::from(method)]),
+            Label::new(names::ROUTE_LABEL, route.to_owned()),
+            Label::new(names::SERVICE_LABEL, self.service.clone()),
+        ];
+        let active = self.recorder.register_gauge(
+            &Key::from_parts(names::HTTP_SERVER_ACTIVE_REQUESTS, labels.to_vec()),
+            &METADATA,
+        );
+        let metrics = Arc::new(RouteMetrics {
+            excluded: self.excluded.iter().any(|r| r == route),
+            active,
+            labels,
+            by_status: ArcSwap::from_pointee(Vec::new()),
+        });
+        let mut stored = metrics.clone();
+        self.routes.rcu(|map| {
+            let mut map = RouteMap::clone(map);
+            stored = map
+                .entry(RouteKey {
+                    method,
+                    route: route.into(),
+                })
+                .or_insert_with(|| metrics.clone())
+                .clone();
+            map
+        });
+        stored
+    }
+
+    /// The handles of `status` on `route`, registered on first use.
+    pub(crate) fn status(&self, route: &RouteMetrics, status: u16) -> Arc<StatusMetrics> {
+        if let Some(found) = route.by_status.load().iter().find(|s| s.status == status) {
+            return found.clone();
+        }
+        self.register_status(route, status)
+    }
+
+    #[cold]
+    fn register_status(&self, route: &RouteMetrics, status: u16) -> Arc<StatusMetrics> {
+        let mut labels = route.labels.to_vec();
+        labels.push(Label::new(names::STATUS_LABEL, status.to_string()));
+        let histogram = |name: &'static str| {
+            self.recorder
+                .register_histogram(&Key::from_parts(name, labels.clone()), &METADATA)
+        };
+        let metrics = Arc::new(StatusMetrics {
+            status,
+            duration: histogram(names::HTTP_SERVER_REQUEST_DURATION),
+            request_size: self
+                .body_sizes
+                .then(|| histogram(names::HTTP_SERVER_REQUEST_BODY_SIZE)),
+            response_size: self
+                .body_sizes
+                .then(|| histogram(names::HTTP_SERVER_RESPONSE_BODY_SIZE)),
+        });
+        route.by_status.rcu(|list| {
+            let mut list = Vec::clone(list);
+            if !list.iter().any(|s| s.status == status) {
+                list.push(metrics.clone());
+            }
+            list
+        });
+        metrics
+    }
+}

@@ -1,0 +1,131 @@
+//! [`MetricsLayer`]: request duration, in-flight requests and (opt-in) body sizes per route.
+
+use std::sync::Arc;
+
+use metrics::{Recorder, SharedString, Unit};
+use tower_layer::Layer;
+
+use crate::{MetricsRecorder, handles::HandleCache, names, service::Metrics};
+
+/// Records `http_server_request_duration_seconds` and `http_server_active_requests` for every
+/// request, labelled by method, route template, status and service name.
+///
+/// Add it with `Router::layer` (after the routes) so that axum's `MatchedPath` is known: requests
+/// that match no route are labelled `unmatched`, unknown methods `_OTHER`, so no label takes an
+/// unbounded value. The duration runs until the response body has been sent or dropped; the
+/// in-flight gauge comes back down when the client disconnects or the response future or body is
+/// dropped.
+///
+/// ```
+/// use axum::{Router, routing::get, body::Body};
+/// use http::Request;
+/// use streamgate_metrics::{MetricsLayer, MetricsRecorder};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let recorder = MetricsRecorder::new();
+/// let app = Router::new()
+///     .route("/items/{id}", get(|| async { "item" }))
+///     .layer(MetricsLayer::new(recorder.clone()).service_name("shop"));
+///
+/// let response = app.oneshot(Request::get("/items/7").body(Body::empty()).unwrap()).await.unwrap();
+/// drop(response); // the request is recorded once its body is done with
+///
+/// let snapshot = recorder.snapshot();
+/// let series = snapshot
+///     .histogram("http_server_request_duration_seconds", &[("http_route", "/items/{id}")])
+///     .unwrap();
+/// assert_eq!(series.count, 1);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MetricsLayer {
+    recorder: MetricsRecorder,
+    service: SharedString,
+    excluded: Vec<String>,
+    body_sizes: bool,
+    /// Shared by every service the layer makes (`Router::layer` makes one per route).
+    cache: Arc<HandleCache>,
+}
+
+impl MetricsLayer {
+    /// Records into `recorder`, for the service `unknown_service` until
+    /// [`service_name`](Self::service_name) says otherwise.
+    pub fn new(recorder: MetricsRecorder) -> Self {
+        describe(&recorder);
+        let service = SharedString::const_str("unknown_service");
+        let cache = Arc::new(HandleCache::new(
+            recorder.clone(),
+            service.clone(),
+            Vec::new(),
+            false,
+        ));
+        Self {
+            recorder,
+            service,
+            excluded: Vec::new(),
+            body_sizes: false,
+            cache,
+        }
+    }
+
+    /// The `service_name` label.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service = SharedString::from(name.into());
+        self.rebuild_cache()
+    }
+
+    /// Records nothing for requests to this route template (for example `/metrics`).
+    pub fn exclude_route(mut self, template: impl Into<String>) -> Self {
+        self.excluded.push(template.into());
+        self.rebuild_cache()
+    }
+
+    /// Also records `http_server_request_body_size_bytes` (from `Content-Length`) and
+    /// `http_server_response_body_size_bytes` (bytes sent).
+    pub fn record_body_sizes(mut self, enabled: bool) -> Self {
+        self.body_sizes = enabled;
+        self.rebuild_cache()
+    }
+
+    fn rebuild_cache(mut self) -> Self {
+        self.cache = Arc::new(HandleCache::new(
+            self.recorder.clone(),
+            self.service.clone(),
+            self.excluded.clone(),
+            self.body_sizes,
+        ));
+        self
+    }
+}
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = Metrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Metrics::new(inner, self.cache.clone())
+    }
+}
+
+fn describe(recorder: &MetricsRecorder) {
+    recorder.describe_histogram(
+        names::HTTP_SERVER_REQUEST_DURATION.into(),
+        Some(Unit::Seconds),
+        "Duration of HTTP server requests, until the response body is sent.".into(),
+    );
+    recorder.describe_gauge(
+        names::HTTP_SERVER_ACTIVE_REQUESTS.into(),
+        None,
+        "Number of HTTP server requests being served.".into(),
+    );
+    recorder.describe_histogram(
+        names::HTTP_SERVER_REQUEST_BODY_SIZE.into(),
+        Some(Unit::Bytes),
+        "Size of HTTP server request bodies (from Content-Length).".into(),
+    );
+    recorder.describe_histogram(
+        names::HTTP_SERVER_RESPONSE_BODY_SIZE.into(),
+        Some(Unit::Bytes),
+        "Size of HTTP server response bodies as sent.".into(),
+    );
+}

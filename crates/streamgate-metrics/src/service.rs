@@ -1,0 +1,155 @@
+//! The service, future and guard of [`MetricsLayer`](crate::MetricsLayer).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use http::{Request, Response, header::CONTENT_LENGTH};
+use pin_project_lite::pin_project;
+use streamgate_core::route_label_from;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::{
+    body::MetricsBody,
+    handles::{HandleCache, RouteMetrics, method_index},
+};
+
+/// The service made by [`MetricsLayer`](crate::MetricsLayer).
+#[derive(Debug)]
+pub struct Metrics<S> {
+    inner: S,
+    cache: Arc<HandleCache>,
+}
+
+impl<S: Clone> Clone for Metrics<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<S> Metrics<S> {
+    pub(crate) fn new(inner: S, cache: Arc<HandleCache>) -> Self {
+        Self { inner, cache }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<MetricsBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let route = self.cache.route(
+            method_index(request.method()),
+            route_label_from(request.extensions()),
+        );
+        let guard = (!route.excluded).then(|| {
+            let request_bytes = if self.cache.body_sizes() {
+                request
+                    .headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            } else {
+                None
+            };
+            RequestGuard::start(self.cache.clone(), route, request_bytes)
+        });
+        ResponseFuture {
+            inner: self.inner.call(request),
+            guard,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Metrics`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<RequestGuard>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<MetricsBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let mut guard = this.guard.take();
+        if let Some(guard) = &mut guard {
+            guard.status = Some(response.status().as_u16());
+        }
+        Poll::Ready(Ok(response.map(|body| MetricsBody::new(body, guard))))
+    }
+}
+
+/// Holds one request's in-flight count; on drop it records the request (when a response was
+/// produced) and brings the in-flight gauge back down.
+#[derive(Debug)]
+pub(crate) struct RequestGuard {
+    cache: Arc<HandleCache>,
+    route: Arc<RouteMetrics>,
+    start: Instant,
+    status: Option<u16>,
+    request_bytes: Option<u64>,
+    pub(crate) response_bytes: u64,
+}
+
+impl RequestGuard {
+    fn start(
+        cache: Arc<HandleCache>,
+        route: Arc<RouteMetrics>,
+        request_bytes: Option<u64>,
+    ) -> Self {
+        route.active.increment(1.0);
+        Self {
+            cache,
+            route,
+            start: Instant::now(),
+            status: None,
+            request_bytes,
+            response_bytes: 0,
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.route.active.decrement(1.0);
+        let Some(status) = self.status else {
+            return;
+        };
+        let metrics = self.cache.status(&self.route, status);
+        metrics.duration.record(self.start.elapsed().as_secs_f64());
+        if let (Some(histogram), Some(bytes)) = (&metrics.request_size, self.request_bytes) {
+            histogram.record(bytes as f64);
+        }
+        if let Some(histogram) = &metrics.response_size {
+            histogram.record(self.response_bytes as f64);
+        }
+    }
+}

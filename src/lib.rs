@@ -1,0 +1,3 @@
+//! StreamGate facade.
+#[doc(inline)]
+pub use streamgate_core as core;
