@@ -8,6 +8,7 @@
 //! - [`EthAddress`]: Ethereum addresses with EIP-55 checksums.
 //! - [`route_label`]: the matched route template or `unmatched`, for labels and policies.
 //! - [`request_id_layer`]: `x-request-id` set and propagated.
+//! - [`MetricsHandle`]: where a layer registers its own metrics (a given recorder or the global one).
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -31,6 +32,7 @@
 
 pub mod client_ip;
 pub mod eth_address;
+pub mod metrics_handle;
 pub mod problem;
 pub mod request_id;
 pub mod route;
@@ -43,6 +45,8 @@ pub use client_ip::{
 };
 #[doc(inline)]
 pub use eth_address::{EthAddress, EthAddressError};
+#[doc(inline)]
+pub use metrics_handle::MetricsHandle;
 #[doc(inline)]
 pub use problem::{PROBLEM_JSON, Problem};
 #[doc(inline)]
