@@ -126,12 +126,17 @@ impl HandleCache {
             Label::new(names::ROUTE_LABEL, route.to_owned()),
             Label::new(names::SERVICE_LABEL, self.service.clone()),
         ];
-        let active = self.recorder.register_gauge(
-            &Key::from_parts(names::HTTP_SERVER_ACTIVE_REQUESTS, labels.to_vec()),
-            &METADATA,
-        );
+        let excluded = self.excluded.iter().any(|r| r == route);
+        let active = if excluded {
+            Gauge::noop()
+        } else {
+            self.recorder.register_gauge(
+                &Key::from_parts(names::HTTP_SERVER_ACTIVE_REQUESTS, labels.to_vec()),
+                &METADATA,
+            )
+        };
         let metrics = Arc::new(RouteMetrics {
-            excluded: self.excluded.iter().any(|r| r == route),
+            excluded,
             active,
             labels,
             by_status: ArcSwap::from_pointee(Vec::new()),
