@@ -1,3 +1,40 @@
-//! StreamGate facade.
+//! StreamGate hardens an HTTP service from inside it: request metrics for Prometheus, a security
+//! context, rate limits, validation, an audit trail, each a tower `Layer`, composed in the right
+//! order by one [`Stack`].
+//!
+//! ```
+//! use axum::{Router, routing::get, body::Body};
+//! use http::Request;
+//! use streamgate::Stack;
+//! use tower::ServiceExt;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let stack = Stack::new("shop");
+//! let app = stack.apply(Router::new().route("/items/{id}", get(|| async { "item" })));
+//!
+//! let response = app.clone().oneshot(Request::get("/items/1").body(Body::empty()).unwrap()).await.unwrap();
+//! assert!(response.headers().contains_key("x-request-id"));
+//! drop(response);
+//!
+//! let metrics = app.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+//! let text = axum::body::to_bytes(metrics.into_body(), usize::MAX).await.unwrap();
+//! assert!(std::str::from_utf8(&text).unwrap().contains(r#"http_route="/items/{id}""#));
+//! # }
+//! ```
+//!
+//! Each layer is its own crate, re-exported here behind a Cargo feature of the same name
+//! (`full`, the default, turns on all of them):
+//!
+//! | module | feature | what it does |
+//! |---|---|---|
+//! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
+//! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
+
+mod stack;
+
+#[doc(inline)]
+pub use stack::{LIVE_PATH, METRICS_PATH, Stack};
 #[doc(inline)]
 pub use streamgate_core as core;
+#[cfg(feature = "metrics")]
+#[doc(inline)]
+pub use streamgate_metrics as metrics;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Load test: bare axum against StreamGate's layers, on loopback, alternating rounds.
+#
+#   benches/load.sh                          # every layer (--stack full)
+#   benches/load.sh --layers metrics         # one layer (request ids off too)
+#   benches/load.sh --duration 10 --rounds 5 --connections 32
+#
+# The server runs pinned to CPU 0 (taskset), wrk to CPU 1, so the server's one core is saturated
+# and 1/rps is its CPU time per request. For each scenario (GET /items/{id}, POST /items) it
+# prints the median requests/s and p99 of the rounds, the ratio to bare, and the CPU each request
+# costs on top of bare: 1e6/rps - 1e6/rps_bare microseconds. Any non-2xx answer fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+layers=""
+duration=5
+rounds=3
+connections=32
+port_bare=38080
+port_layered=38081
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --layers) layers="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    *) echo "load.sh: unknown flag $1" >&2; exit 2 ;;
+  esac
+done
+
+command -v wrk >/dev/null || { echo "load.sh: wrk is missing (apt-get install wrk)" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "load.sh: taskset is missing (util-linux)" >&2; exit 2; }
+[ "$(nproc)" -ge 2 ] || { echo "load.sh: needs 2 CPUs (server and load generator pinned apart)" >&2; exit 2; }
+
+cargo build --release --example bench_server --quiet
+server=target/release/examples/bench_server
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
+taskset -c 0 "$server" --stack bare --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
+taskset -c 0 "$server" "${layered_args[@]}" --port "$port_layered" >"$work/layered.log" 2>&1 & pids+=($!)
+for port in "$port_bare" "$port_layered"; do
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/items/1" 2>/dev/null && break
+    sleep 0.1
+  done
+done
+head -n1 "$work/layered.log"
+
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"email":"ada@example.com","name":"Analytical Engine"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+# Both servers get the same request headers.
+auth=(-H "Authorization: Bearer ${STREAMGATE_BENCH_TOKEN:-not-a-token}")
+
+# run SCENARIO CONFIG PORT ROUND: one wrk run; appends "rps p99_us" to $work/SCENARIO.CONFIG
+run() {
+  local scenario=$1 config=$2 port=$3 out="$work/$1.$2.$4.txt"
+  local script=() path="/items/42"
+  if [ "$scenario" = post ]; then script=(-s "$work/post.lua"); path="/items"; fi
+  taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" --latency "${auth[@]}" "${script[@]}" \
+    "http://127.0.0.1:$port$path" >"$out"
+  if grep -q "Non-2xx or 3xx responses" "$out"; then
+    echo "load.sh: $config answered non-2xx to $scenario:" >&2; cat "$out" >&2; exit 1
+  fi
+  if grep -q "Socket errors" "$out"; then
+    echo "load.sh: socket errors against $config ($scenario):" >&2; cat "$out" >&2; exit 1
+  fi
+  local rps p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}' "$out")
+  echo "$rps $p99" >>"$work/$scenario.$config"
+}
+
+for round in $(seq "$rounds"); do
+  for scenario in get post; do
+    run "$scenario" bare "$port_bare" "$round"
+    run "$scenario" layered "$port_layered" "$round"
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+printf '%-6s %12s %12s %10s %10s %8s %16s\n' scenario bare_rps layered_rps bare_p99 lay_p99 ratio added_cpu_us
+for scenario in get post; do
+  b_rps=$(cut -d' ' -f1 "$work/$scenario.bare" | median)
+  l_rps=$(cut -d' ' -f1 "$work/$scenario.layered" | median)
+  b_p99=$(cut -d' ' -f2 "$work/$scenario.bare" | median)
+  l_p99=$(cut -d' ' -f2 "$work/$scenario.layered" | median)
+  awk -v s="$scenario" -v b="$b_rps" -v l="$l_rps" -v bp="$b_p99" -v lp="$l_p99" 'BEGIN {
+    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.3f %16.3f\n", s, b, l, bp, lp, l / b, 1e6 / l - 1e6 / b
+  }'
+done

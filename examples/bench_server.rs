@@ -1,0 +1,170 @@
+//! The server that `benches/load.sh` measures: the same two routes bare or under StreamGate.
+//!
+//! ```text
+//! cargo run --release --example bench_server -- --stack bare --port 3000
+//! cargo run --release --example bench_server -- --stack full --port 3001
+//! cargo run --release --example bench_server -- --layers request_id,metrics --port 3001
+//! ```
+//!
+//! Routes: `GET /items/{id}` (a small JSON object), `POST /items` (a JSON body with `email` and
+//! `name`, validated: bare deserializes and calls `validator`'s `validate()` by hand), and
+//! `GET /metrics`. Every layer is configured so that the measured traffic passes: wrk's one
+//! client IP is never rate limited. It runs on a current-thread runtime: `load.sh` pins the
+//! process to one core.
+
+use std::{collections::BTreeSet, net::SocketAddr, process::ExitCode};
+
+use axum::{
+    Json, Router,
+    extract::Path,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use streamgate::{
+    core::{ClientIpLayer, TrustedProxies, request_id_layer},
+    metrics::{MetricsLayer, MetricsRecorder, metrics_route},
+};
+use validator::Validate;
+
+/// Every layer `--layers` accepts, in the order `--stack full` applies them (innermost first).
+const LAYERS: [&str; 3] = ["client_ip", "metrics", "request_id"];
+
+#[derive(Debug, Serialize)]
+struct Item {
+    id: u64,
+    name: &'static str,
+    price_cents: u32,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+struct NewItem {
+    #[validate(email)]
+    email: String,
+    #[validate(length(min = 1, max = 64))]
+    name: String,
+}
+
+async fn get_item(Path(id): Path<u64>) -> Json<Item> {
+    Json(Item {
+        id,
+        name: "widget",
+        price_cents: 1299,
+    })
+}
+
+async fn create_item_by_hand(Json(item): Json<NewItem>) -> impl IntoResponse {
+    match item.validate() {
+        Ok(()) => (StatusCode::CREATED, item.name).into_response(),
+        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors.to_string()).into_response(),
+    }
+}
+
+struct Args {
+    layers: BTreeSet<String>,
+    port: u16,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut layers = None;
+    let mut port = 3000;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--stack" => {
+                layers = Some(match value()?.as_str() {
+                    "bare" => BTreeSet::new(),
+                    "full" => LAYERS.iter().map(|l| (*l).to_owned()).collect(),
+                    other => return Err(format!("--stack is bare or full, not {other}")),
+                });
+            }
+            "--layers" => {
+                let list = value()?;
+                let chosen: BTreeSet<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(unknown) = chosen.iter().find(|l| !LAYERS.contains(&l.as_str())) {
+                    return Err(format!(
+                        "unknown layer {unknown}; layers: {}",
+                        LAYERS.join(",")
+                    ));
+                }
+                layers = Some(chosen);
+            }
+            "--port" => {
+                port = value()?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?;
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(Args {
+        layers: layers.unwrap_or_default(),
+        port,
+    })
+}
+
+fn app(layers: &BTreeSet<String>) -> Router {
+    let recorder = MetricsRecorder::new();
+    let mut router = Router::new()
+        .route("/items/{id}", get(get_item))
+        .route("/items", post(create_item_by_hand))
+        .route("/metrics", metrics_route(recorder.clone()));
+    // Innermost first: each `layer` call wraps what is already there.
+    for layer in LAYERS {
+        if !layers.contains(layer) {
+            continue;
+        }
+        router = match layer {
+            "client_ip" => router.layer(ClientIpLayer::new(TrustedProxies::none())),
+            "metrics" => router.layer(
+                MetricsLayer::new(recorder.clone())
+                    .service_name("bench")
+                    .exclude_route("/metrics"),
+            ),
+            "request_id" => router.layer(request_id_layer()),
+            _ => unreachable!("LAYERS lists every layer"),
+        };
+    }
+    router
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("bench_server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("bench_server: cannot listen on {addr}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let layers: Vec<&str> = args.layers.iter().map(String::as_str).collect();
+        println!("bench_server listening on http://{addr} with layers [{}]", layers.join(","));
+        let app = app(&args.layers).into_make_service_with_connect_info::<SocketAddr>();
+        match axum::serve(listener, app).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bench_server: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

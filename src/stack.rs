@@ -1,0 +1,127 @@
+//! [`Stack`]: every layer, in the order ARCHITECTURE.md gives, plus the admin routes.
+
+#[cfg(feature = "metrics")]
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, routing::get};
+use streamgate_core::{ClientIpLayer, TrustedProxies, request_id_layer};
+#[cfg(feature = "metrics")]
+use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
+
+/// The path of the Prometheus scrape endpoint that [`Stack::apply`] mounts.
+pub const METRICS_PATH: &str = "/metrics";
+/// The liveness probe path.
+pub const LIVE_PATH: &str = "/health/live";
+
+/// Every StreamGate layer, applied to an axum [`Router`] in the order the layers depend on:
+///
+/// 1. request id (`x-request-id`), then metrics: they see every request, rejections included;
+/// 2. client IP resolution (trusted proxies);
+/// 3. the inner layers, in the order of `ARCHITECTURE.md`;
+///
+/// plus the admin routes `/metrics` and `/health/live`.
+///
+/// The layers are added with `Router::layer`, so axum's matched route template is known to every
+/// one of them. Apply the stack after adding all routes (and any fallback).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Stack {
+    service_name: String,
+    trusted_proxies: TrustedProxies,
+    #[cfg(feature = "metrics")]
+    recorder: MetricsRecorder,
+    #[cfg(feature = "metrics")]
+    upkeep_started: Arc<AtomicBool>,
+    #[cfg(feature = "metrics")]
+    record_body_sizes: bool,
+}
+
+impl Stack {
+    /// A stack for the service `service_name` (the `service_name` metric label) with the
+    /// embedded defaults: in-process state, no trusted proxies.
+    pub fn new(service_name: impl Into<String>) -> Self {
+        Self {
+            service_name: service_name.into(),
+            trusted_proxies: TrustedProxies::none(),
+            #[cfg(feature = "metrics")]
+            recorder: MetricsRecorder::new(),
+            #[cfg(feature = "metrics")]
+            upkeep_started: Arc::new(AtomicBool::new(false)),
+            #[cfg(feature = "metrics")]
+            record_body_sizes: false,
+        }
+    }
+
+    /// The proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Records into `recorder` instead of a recorder of the stack's own.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_recorder(mut self, recorder: MetricsRecorder) -> Self {
+        self.recorder = recorder;
+        self
+    }
+
+    /// Also records request and response body sizes.
+    #[cfg(feature = "metrics")]
+    pub fn record_body_sizes(mut self, enabled: bool) -> Self {
+        self.record_body_sizes = enabled;
+        self
+    }
+
+    /// The process recorder the stack records into (for `snapshot`, `error_rate`, the seed's API).
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn recorder(&self) -> &MetricsRecorder {
+        &self.recorder
+    }
+
+    /// The service name.
+    #[must_use]
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// Adds the admin routes to `router` and wraps every route in the stack's layers.
+    ///
+    /// Inside a tokio runtime, the first call also starts the recorder's upkeep task.
+    pub fn apply<S>(&self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let router = router.route(LIVE_PATH, get(|| async { "ok" }));
+        #[cfg(feature = "metrics")]
+        let router = router.route(METRICS_PATH, metrics_route(self.recorder.clone()));
+        let router = router.layer(ClientIpLayer::new(self.trusted_proxies.clone()));
+        #[cfg(feature = "metrics")]
+        let router = {
+            self.start_upkeep();
+            router.layer(
+                MetricsLayer::new(self.recorder.clone())
+                    .service_name(self.service_name.clone())
+                    .exclude_route(METRICS_PATH)
+                    .exclude_route(LIVE_PATH)
+                    .record_body_sizes(self.record_body_sizes),
+            )
+        };
+        router.layer(request_id_layer())
+    }
+
+    #[cfg(feature = "metrics")]
+    fn start_upkeep(&self) {
+        if tokio::runtime::Handle::try_current().is_ok()
+            && !self.upkeep_started.swap(true, Ordering::AcqRel)
+        {
+            drop(self.recorder.spawn_upkeep(Duration::from_secs(5)));
+        }
+    }
+}
