@@ -97,9 +97,7 @@ fn parse_args() -> Result<Args, String> {
                 layers = Some(chosen);
             }
             "--port" => {
-                port = value()?
-                    .parse()
-                    .map_err(|e| format!("--port: {e}"))?;
+                port = value()?.parse().map_err(|e| format!("--port: {e}"))?;
             }
             other => return Err(format!("unknown flag {other}")),
         }
@@ -157,7 +155,10 @@ fn main() -> ExitCode {
             }
         };
         let layers: Vec<&str> = args.layers.iter().map(String::as_str).collect();
-        println!("bench_server listening on http://{addr} with layers [{}]", layers.join(","));
+        println!(
+            "bench_server listening on http://{addr} with layers [{}]",
+            layers.join(",")
+        );
         let app = app(&args.layers).into_make_service_with_connect_info::<SocketAddr>();
         match axum::serve(listener, app).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -37,7 +37,8 @@ fn bench(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("metrics_layer");
     for (name, app) in cases {
-        let mut service = app.into_service::<Body>();
+        // `with_state` turns handlers into services once, as `axum::serve` does.
+        let mut service = app.with_state::<()>(()).into_service::<Body>();
         group.bench_function(name, |b| {
             b.iter(|| {
                 runtime.block_on(async {

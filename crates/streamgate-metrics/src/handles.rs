@@ -1,14 +1,17 @@
 //! Metric handles cached per (method, route) and per status, so a request records through held
 //! handles: one lock-free map read, no allocation, no registry lookup.
 
-use std::{hash::Hash, sync::Arc};
+use std::{
+    hash::Hash,
+    sync::{Arc, OnceLock},
+};
 
 use arc_swap::ArcSwap;
 use hashbrown::{Equivalent, HashMap};
 use http::Method;
 use metrics::{Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString};
 
-use crate::{MetricsRecorder, names};
+use crate::{MetricsRecorder, names, window::WindowedHistogram};
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
@@ -66,7 +69,9 @@ type RouteMap = HashMap<RouteKey, Arc<RouteMetrics>, foldhash::fast::FixedState>
 #[derive(Debug)]
 pub(crate) struct StatusMetrics {
     status: u16,
-    pub(crate) duration: Histogram,
+    /// The duration histogram's two halves, recorded separately (see
+    /// [`MetricsRecorder::split_histogram`]).
+    pub(crate) duration: (Histogram, Arc<WindowedHistogram>),
     pub(crate) request_size: Option<Histogram>,
     pub(crate) response_size: Option<Histogram>,
 }
@@ -74,9 +79,15 @@ pub(crate) struct StatusMetrics {
 /// The handles of one (method, route) pair.
 #[derive(Debug)]
 pub(crate) struct RouteMetrics {
+    method: u8,
+    route: Box<str>,
     pub(crate) excluded: bool,
     pub(crate) active: Gauge,
+    recorder: MetricsRecorder,
+    body_sizes: bool,
     labels: [Label; 3],
+    /// The first status this route answered: most routes mostly answer one, found with one load.
+    first_status: OnceLock<Arc<StatusMetrics>>,
     by_status: ArcSwap<Vec<Arc<StatusMetrics>>>,
 }
 
@@ -110,6 +121,16 @@ impl HandleCache {
         self.body_sizes
     }
 
+    /// The configuration this cache was made from: recorder, service, excluded routes, body sizes.
+    pub(crate) fn config(&self) -> (MetricsRecorder, SharedString, Vec<String>, bool) {
+        (
+            self.recorder.clone(),
+            self.service.clone(),
+            self.excluded.clone(),
+            self.body_sizes,
+        )
+    }
+
     /// The handles of `(method, route)`, registered on first use.
     pub(crate) fn route(&self, method: u8, route: &str) -> Arc<RouteMetrics> {
         let lookup = RouteKeyRef { method, route };
@@ -136,9 +157,14 @@ impl HandleCache {
             )
         };
         let metrics = Arc::new(RouteMetrics {
+            method,
+            route: route.into(),
             excluded,
             active,
+            recorder: self.recorder.clone(),
+            body_sizes: self.body_sizes,
             labels,
+            first_status: OnceLock::new(),
             by_status: ArcSwap::from_pointee(Vec::new()),
         });
         let mut stored = metrics.clone();
@@ -155,18 +181,30 @@ impl HandleCache {
         });
         stored
     }
+}
+
+impl RouteMetrics {
+    /// Whether these are the handles of `(method, route)`.
+    pub(crate) fn is(&self, method: u8, route: &str) -> bool {
+        self.method == method && *self.route == *route
+    }
 
     /// The handles of `status` on `route`, registered on first use.
-    pub(crate) fn status(&self, route: &RouteMetrics, status: u16) -> Arc<StatusMetrics> {
-        if let Some(found) = route.by_status.load().iter().find(|s| s.status == status) {
+    pub(crate) fn status(&self, status: u16) -> Arc<StatusMetrics> {
+        if let Some(first) = self.first_status.get()
+            && first.status == status
+        {
+            return first.clone();
+        }
+        if let Some(found) = self.by_status.load().iter().find(|s| s.status == status) {
             return found.clone();
         }
-        self.register_status(route, status)
+        self.register_status(status)
     }
 
     #[cold]
-    fn register_status(&self, route: &RouteMetrics, status: u16) -> Arc<StatusMetrics> {
-        let mut labels = route.labels.to_vec();
+    fn register_status(&self, status: u16) -> Arc<StatusMetrics> {
+        let mut labels = self.labels.to_vec();
         labels.push(Label::new(names::STATUS_LABEL, status.to_string()));
         let histogram = |name: &'static str| {
             self.recorder
@@ -174,7 +212,10 @@ impl HandleCache {
         };
         let metrics = Arc::new(StatusMetrics {
             status,
-            duration: histogram(names::HTTP_SERVER_REQUEST_DURATION),
+            duration: self.recorder.split_histogram(
+                &Key::from_parts(names::HTTP_SERVER_REQUEST_DURATION, labels.clone()),
+                &METADATA,
+            ),
             request_size: self
                 .body_sizes
                 .then(|| histogram(names::HTTP_SERVER_REQUEST_BODY_SIZE)),
@@ -182,7 +223,8 @@ impl HandleCache {
                 .body_sizes
                 .then(|| histogram(names::HTTP_SERVER_RESPONSE_BODY_SIZE)),
         });
-        route.by_status.rcu(|list| {
+        let _ = self.first_status.set(metrics.clone());
+        self.by_status.rcu(|list| {
             let mut list = Vec::clone(list);
             if !list.iter().any(|s| s.status == status) {
                 list.push(metrics.clone());

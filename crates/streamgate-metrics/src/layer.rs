@@ -40,11 +40,8 @@ use crate::{MetricsRecorder, handles::HandleCache, names, service::Metrics};
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct MetricsLayer {
-    recorder: MetricsRecorder,
-    service: SharedString,
-    excluded: Vec<String>,
-    body_sizes: bool,
-    /// Shared by every service the layer makes (`Router::layer` makes one per route).
+    /// Shared by every service the layer makes (`Router::layer` makes one per route), so cloning
+    /// the layer or a service is one reference count.
     cache: Arc<HandleCache>,
 }
 
@@ -53,49 +50,49 @@ impl MetricsLayer {
     /// [`service_name`](Self::service_name) says otherwise.
     pub fn new(recorder: MetricsRecorder) -> Self {
         describe(&recorder);
-        let service = SharedString::const_str("unknown_service");
-        let cache = Arc::new(HandleCache::new(
-            recorder.clone(),
-            service.clone(),
-            Vec::new(),
-            false,
-        ));
         Self {
-            recorder,
-            service,
-            excluded: Vec::new(),
-            body_sizes: false,
-            cache,
+            cache: Arc::new(HandleCache::new(
+                recorder,
+                SharedString::const_str("unknown_service"),
+                Vec::new(),
+                false,
+            )),
         }
     }
 
     /// The `service_name` label.
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
-        self.service = SharedString::from(name.into());
-        self.rebuild_cache()
+    pub fn service_name(self, name: impl Into<String>) -> Self {
+        let mut config = self.cache.config();
+        config.1 = SharedString::from(name.into());
+        Self::from_config(config)
     }
 
     /// Records nothing for requests to this route template (for example `/metrics`).
-    pub fn exclude_route(mut self, template: impl Into<String>) -> Self {
-        self.excluded.push(template.into());
-        self.rebuild_cache()
+    pub fn exclude_route(self, template: impl Into<String>) -> Self {
+        let mut config = self.cache.config();
+        config.2.push(template.into());
+        Self::from_config(config)
     }
 
     /// Also records `http_server_request_body_size_bytes` (from `Content-Length`) and
     /// `http_server_response_body_size_bytes` (bytes sent).
-    pub fn record_body_sizes(mut self, enabled: bool) -> Self {
-        self.body_sizes = enabled;
-        self.rebuild_cache()
+    pub fn record_body_sizes(self, enabled: bool) -> Self {
+        let mut config = self.cache.config();
+        config.3 = enabled;
+        Self::from_config(config)
     }
 
-    fn rebuild_cache(mut self) -> Self {
-        self.cache = Arc::new(HandleCache::new(
-            self.recorder.clone(),
-            self.service.clone(),
-            self.excluded.clone(),
-            self.body_sizes,
-        ));
-        self
+    fn from_config(
+        (recorder, service, excluded, body_sizes): (
+            MetricsRecorder,
+            SharedString,
+            Vec<String>,
+            bool,
+        ),
+    ) -> Self {
+        Self {
+            cache: Arc::new(HandleCache::new(recorder, service, excluded, body_sizes)),
+        }
     }
 }
 

@@ -114,6 +114,21 @@ impl MetricsRecorder {
     }
 }
 
+impl MetricsRecorder {
+    /// A histogram registered in both halves separately, for the metrics layer: it records into
+    /// the windowed half with the time it has already read.
+    pub(crate) fn split_histogram(
+        &self,
+        key: &Key,
+        metadata: &Metadata<'_>,
+    ) -> (Histogram, Arc<crate::window::WindowedHistogram>) {
+        (
+            self.inner.fanout.first.register_histogram(key, metadata),
+            self.inner.window.histogram(key),
+        )
+    }
+}
+
 impl Recorder for MetricsRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
         self.inner.fanout.describe_counter(key, unit, description);

@@ -3,7 +3,7 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll, ready},
 };
 
@@ -22,21 +22,35 @@ use crate::{
 #[derive(Debug)]
 pub struct Metrics<S> {
     inner: S,
+    shared: Arc<ServiceHandles>,
+}
+
+/// The layer's handle cache and this service's memo of its route. `Router::layer` makes one
+/// service per route and method, so the memo nearly always answers without a map lookup.
+#[derive(Debug)]
+struct ServiceHandles {
     cache: Arc<HandleCache>,
+    memo: OnceLock<Arc<RouteMetrics>>,
 }
 
 impl<S: Clone> Clone for Metrics<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            cache: self.cache.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
 
 impl<S> Metrics<S> {
     pub(crate) fn new(inner: S, cache: Arc<HandleCache>) -> Self {
-        Self { inner, cache }
+        Self {
+            inner,
+            shared: Arc::new(ServiceHandles {
+                cache,
+                memo: OnceLock::new(),
+            }),
+        }
     }
 }
 
@@ -53,12 +67,19 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let route = self.cache.route(
-            method_index(request.method()),
-            route_label_from(request.extensions()),
-        );
+        let method = method_index(request.method());
+        let template = route_label_from(request.extensions());
+        let shared = &*self.shared;
+        let route = match shared.memo.get() {
+            Some(memo) if memo.is(method, template) => memo.clone(),
+            _ => {
+                let route = shared.cache.route(method, template);
+                let _ = shared.memo.set(route.clone());
+                route
+            }
+        };
         let guard = (!route.excluded).then(|| {
-            let request_bytes = if self.cache.body_sizes() {
+            let request_bytes = if shared.cache.body_sizes() {
                 request
                     .headers()
                     .get(CONTENT_LENGTH)
@@ -66,7 +87,7 @@ where
             } else {
                 None
             };
-            RequestGuard::start(self.cache.clone(), route, request_bytes)
+            RequestGuard::start(route, request_bytes)
         });
         ResponseFuture {
             inner: self.inner.call(request),
@@ -111,7 +132,6 @@ where
 /// produced) and brings the in-flight gauge back down.
 #[derive(Debug)]
 pub(crate) struct RequestGuard {
-    cache: Arc<HandleCache>,
     route: Arc<RouteMetrics>,
     start: Instant,
     status: Option<u16>,
@@ -120,14 +140,9 @@ pub(crate) struct RequestGuard {
 }
 
 impl RequestGuard {
-    fn start(
-        cache: Arc<HandleCache>,
-        route: Arc<RouteMetrics>,
-        request_bytes: Option<u64>,
-    ) -> Self {
+    fn start(route: Arc<RouteMetrics>, request_bytes: Option<u64>) -> Self {
         route.active.increment(1.0);
         Self {
-            cache,
             route,
             start: Instant::now(),
             status: None,
@@ -143,8 +158,11 @@ impl Drop for RequestGuard {
         let Some(status) = self.status else {
             return;
         };
-        let metrics = self.cache.status(&self.route, status);
-        metrics.duration.record(self.start.elapsed().as_secs_f64());
+        let metrics = self.route.status(status);
+        let now = Instant::now();
+        let seconds = now.saturating_duration_since(self.start).as_secs_f64();
+        metrics.duration.0.record(seconds);
+        metrics.duration.1.record_at(seconds, now);
         if let (Some(histogram), Some(bytes)) = (&metrics.request_size, self.request_bytes) {
             histogram.record(bytes as f64);
         }

@@ -43,7 +43,11 @@ impl SlotClock {
     }
 
     fn current(&self) -> u64 {
-        let elapsed = Instant::now().saturating_duration_since(self.origin);
+        self.slot_at(Instant::now())
+    }
+
+    fn slot_at(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.origin);
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) / self.slot_nanos
     }
 
@@ -222,8 +226,14 @@ impl WindowedHistogram {
     }
 }
 
-impl HistogramFn for WindowedHistogram {
-    fn record(&self, value: f64) {
+impl WindowedHistogram {
+    /// Records `value` observed at `now`, saving the clock read of [`HistogramFn::record`] when
+    /// the caller has just read the time.
+    pub(crate) fn record_at(&self, value: f64, now: Instant) {
+        self.record_in_slot(value, self.clock.slot_at(now));
+    }
+
+    fn record_in_slot(&self, value: f64, slot: u64) {
         let bucket = self.bucket_of(value);
         self.totals[bucket].fetch_add(1, Ordering::Relaxed);
         let _ = self
@@ -231,7 +241,13 @@ impl HistogramFn for WindowedHistogram {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 Some((f64::from_bits(bits) + value).to_bits())
             });
-        self.rings[bucket].add(self.clock.current(), 1);
+        self.rings[bucket].add(slot, 1);
+    }
+}
+
+impl HistogramFn for WindowedHistogram {
+    fn record(&self, value: f64) {
+        self.record_in_slot(value, self.clock.current());
     }
 }
 
@@ -298,6 +314,11 @@ impl WindowedStore {
     pub(crate) fn visit_gauges(&self, mut visit: impl FnMut(&Key, f64)) {
         self.registry
             .visit_gauges(|key, gauge| visit(key, f64::from_bits(gauge.load(Ordering::Relaxed))));
+    }
+
+    /// The series of `key`, made on first use.
+    pub(crate) fn histogram(&self, key: &Key) -> Arc<WindowedHistogram> {
+        self.registry.get_or_create_histogram(key, Arc::clone)
     }
 
     pub(crate) fn visit_histograms(&self, mut visit: impl FnMut(&Key, &WindowedHistogram)) {

@@ -98,8 +98,14 @@ async fn seed_api_records_into_the_same_store() {
     assert!(close(size.quantiles.p99, 1024.0 + (4096.0 - 1024.0) * 0.99));
 
     let text = recorder.render();
-    assert!(text.contains("uploads_total{service=\"upload\"} 2"), "{text}");
-    assert!(text.contains("payload_size_bytes_bucket{le=\"4096\"} 1"), "{text}");
+    assert!(
+        text.contains("uploads_total{service=\"upload\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("payload_size_bytes_bucket{le=\"4096\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("process_resident_memory_bytes"), "{text}");
     assert!(text.contains("process_cpu_seconds_total"), "{text}");
 }

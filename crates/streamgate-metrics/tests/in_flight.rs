@@ -50,7 +50,10 @@ async fn gauge_returns_to_zero_when_the_client_disconnects() {
     let snapshot = recorder.snapshot();
     assert!(
         snapshot
-            .histogram("http_server_request_duration_seconds", &[("http_route", "/slow")])
+            .histogram(
+                "http_server_request_duration_seconds",
+                &[("http_route", "/slow")]
+            )
             .is_none()
     );
 }
