@@ -159,11 +159,9 @@ impl ClientIp {
             }
         };
         let found = if headers.contains_key(http::header::FORWARDED) {
-            forwarded_hops(headers).rev().find_map(|hop| walk(hop))
+            forwarded_hops(headers).rev().find_map(&mut walk)
         } else {
-            x_forwarded_for_hops(headers)
-                .rev()
-                .find_map(|hop| walk(hop))
+            x_forwarded_for_hops(headers).rev().find_map(walk)
         };
         Self(found.unwrap_or(nearest))
     }

@@ -68,21 +68,18 @@ impl MetricsHandle {
     }
 
     /// Registers the counter `name` with `labels`.
-    #[must_use]
     pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
         let key = Self::key(name, labels);
         self.with(|r| r.register_counter(&key, &METADATA))
     }
 
     /// Registers the gauge `name` with `labels`.
-    #[must_use]
     pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
         let key = Self::key(name, labels);
         self.with(|r| r.register_gauge(&key, &METADATA))
     }
 
     /// Registers the histogram `name` with `labels`.
-    #[must_use]
     pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
         let key = Self::key(name, labels);
         self.with(|r| r.register_histogram(&key, &METADATA))

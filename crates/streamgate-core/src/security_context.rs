@@ -47,7 +47,6 @@ struct Identity {
 
 impl SecurityContext {
     /// Starts a context for `user_id` with no roles, permissions or scopes.
-    #[must_use]
     pub fn builder(user_id: impl Into<String>) -> SecurityContextBuilder {
         SecurityContextBuilder {
             identity: Identity {

@@ -23,19 +23,16 @@ fn key(name: &str, tags: &[(&str, &str)]) -> Key {
 
 impl MetricsRecorder {
     /// A counter handle for `name` with `tags` as labels.
-    #[must_use]
     pub fn counter(&self, name: &str, tags: &[(&str, &str)]) -> Counter {
         self.register_counter(&key(name, tags), &METADATA)
     }
 
     /// A gauge handle for `name` with `tags` as labels.
-    #[must_use]
     pub fn gauge(&self, name: &str, tags: &[(&str, &str)]) -> Gauge {
         self.register_gauge(&key(name, tags), &METADATA)
     }
 
     /// A histogram handle for `name` with `tags` as labels.
-    #[must_use]
     pub fn histogram(&self, name: &str, tags: &[(&str, &str)]) -> Histogram {
         self.register_histogram(&key(name, tags), &METADATA)
     }
@@ -97,7 +94,7 @@ impl MetricsRecorder {
             }
             let count = histogram.in_window().count();
             total += count;
-            if status.is_some_and(|code| is_error(code)) {
+            if status.is_some_and(is_error) {
                 errors += count;
             }
         });

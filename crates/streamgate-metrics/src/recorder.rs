@@ -70,7 +70,6 @@ impl MetricsRecorder {
     }
 
     /// Configures a recorder.
-    #[must_use]
     pub fn builder() -> MetricsRecorderBuilder {
         MetricsRecorderBuilder::default()
     }
