@@ -4,6 +4,7 @@
 //! cargo run --example upload_service                       # listens on 127.0.0.1:8080
 //! cargo run --example upload_service -- --addr 127.0.0.1:9000
 //! STREAMGATE_ADDR=127.0.0.1:9000 cargo run --example upload_service
+//! cargo run --example upload_service -- --config streamgate.yaml
 //! ```
 //!
 //! It stores file metadata with an owner wallet (in memory), fetches it by id and lists it by
@@ -35,7 +36,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use streamgate::{
-    Stack,
+    Config, Stack,
     core::{EthAddress, Problem},
 };
 use uuid::Uuid;
@@ -131,17 +132,32 @@ async fn list_by_owner(State(store): State<Store>, Path(owner): Path<String>) ->
     Json(listed).into_response()
 }
 
-fn listen_addr() -> Result<SocketAddr, String> {
+/// The listen address and the stack, from the flags, the environment and the config file.
+fn setup() -> Result<(SocketAddr, Stack), String> {
     let mut args = std::env::args().skip(1);
     let mut addr = std::env::var("STREAMGATE_ADDR").ok();
+    let mut config_path = None;
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--addr" => addr = Some(args.next().ok_or("--addr needs a value")?),
-            other => return Err(format!("unknown flag {other} (use --addr HOST:PORT)")),
+            "--config" => config_path = Some(args.next().ok_or("--config needs a file")?),
+            other => {
+                return Err(format!(
+                    "unknown flag {other} (use --addr HOST:PORT, --config FILE)"
+                ));
+            }
         }
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-    addr.parse().map_err(|e| format!("{addr}: {e}"))
+    let addr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let stack = match config_path {
+        Some(path) => {
+            let config = Config::from_file(&path).map_err(|e| e.to_string())?;
+            Stack::from_config(&config).map_err(|e| e.to_string())?
+        }
+        None => Stack::new("upload"),
+    };
+    Ok((addr, stack))
 }
 
 #[tokio::main]
@@ -151,14 +167,13 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let addr = match listen_addr() {
-        Ok(addr) => addr,
+    let (addr, stack) = match setup() {
+        Ok(setup) => setup,
         Err(message) => {
             eprintln!("upload_service: {message}");
             return ExitCode::from(2);
         }
     };
-    let stack = Stack::new("upload");
     let routes = Router::new()
         .route("/files", post(create_file))
         .route("/files/{id}", get(get_file))

@@ -29,7 +29,13 @@
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
 
+mod config;
 mod stack;
+
+#[doc(inline)]
+pub use config::{
+    Config, ConfigError, ENV_PREFIX, MetricsConfig, MonitoringConfig, SecurityConfig,
+};
 
 #[doc(inline)]
 pub use stack::{LIVE_PATH, METRICS_PATH, Stack};

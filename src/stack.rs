@@ -11,6 +11,10 @@ use std::{
 
 use axum::{Router, routing::get};
 use streamgate_core::{ClientIpLayer, TrustedProxies, request_id_layer};
+
+#[cfg(feature = "metrics")]
+use crate::MetricsConfig;
+use crate::{Config, ConfigError};
 #[cfg(feature = "metrics")]
 use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
 use tower::ServiceBuilder;
@@ -42,7 +46,7 @@ pub struct Stack {
     #[cfg(feature = "metrics")]
     upkeep_started: Arc<AtomicBool>,
     #[cfg(feature = "metrics")]
-    record_body_sizes: bool,
+    metrics: MetricsConfig,
 }
 
 impl Stack {
@@ -57,8 +61,32 @@ impl Stack {
             #[cfg(feature = "metrics")]
             upkeep_started: Arc::new(AtomicBool::new(false)),
             #[cfg(feature = "metrics")]
-            record_body_sizes: false,
+            metrics: MetricsConfig::default(),
         }
+    }
+
+    /// A stack configured by `config` (see [`Config`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when a value the types cannot check is wrong (a trusted proxy that is
+    /// not a network, a zero metrics window).
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let trusted = TrustedProxies::parse(&config.security.trusted_proxies)
+            .map_err(|e| ConfigError::new("config", format!("security.trusted_proxies: {e}")))?;
+        let metrics = &config.monitoring.metrics;
+        let stack = Self::new(metrics.service_name.clone()).trusted_proxies(trusted);
+        #[cfg(feature = "metrics")]
+        let stack = {
+            let slots = 30;
+            let recorder = MetricsRecorder::builder()
+                .window(metrics.window, slots)
+                .build()
+                .map_err(|e| ConfigError::new("config", format!("monitoring.metrics: {e}")))?;
+            let mut stack = stack.metrics_recorder(recorder);
+            stack.metrics = metrics.clone();
+            stack
+        };
+        Ok(stack)
     }
 
     /// The proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
@@ -77,7 +105,7 @@ impl Stack {
     /// Also records request and response body sizes.
     #[cfg(feature = "metrics")]
     pub fn record_body_sizes(mut self, enabled: bool) -> Self {
-        self.record_body_sizes = enabled;
+        self.metrics.record_body_sizes = enabled;
         self
     }
 
@@ -107,7 +135,11 @@ impl Stack {
     {
         let router = router.route(LIVE_PATH, get(|| async { "ok" }));
         #[cfg(feature = "metrics")]
-        let router = router.route(METRICS_PATH, metrics_route(self.recorder.clone()));
+        let router = if self.metrics.enabled {
+            router.route(METRICS_PATH, metrics_route(self.recorder.clone()))
+        } else {
+            router
+        };
         router.layer(
             ServiceBuilder::new()
                 .layer(request_id_layer())
@@ -119,11 +151,16 @@ impl Stack {
     #[cfg(feature = "metrics")]
     fn metrics_layer(&self) -> MetricsLayer {
         self.start_upkeep();
-        MetricsLayer::new(self.recorder.clone())
+        let mut layer = MetricsLayer::new(self.recorder.clone())
             .service_name(self.service_name.clone())
+            .enabled(self.metrics.enabled)
             .exclude_route(METRICS_PATH)
             .exclude_route(LIVE_PATH)
-            .record_body_sizes(self.record_body_sizes)
+            .record_body_sizes(self.metrics.record_body_sizes);
+        for route in &self.metrics.exclude_routes {
+            layer = layer.exclude_route(route.clone());
+        }
+        layer
     }
 
     #[cfg(not(feature = "metrics"))]
@@ -136,7 +173,11 @@ impl Stack {
         if tokio::runtime::Handle::try_current().is_ok()
             && !self.upkeep_started.swap(true, Ordering::AcqRel)
         {
-            drop(self.recorder.spawn_upkeep(Duration::from_secs(5)));
+            let period = self
+                .metrics
+                .collection_interval
+                .max(Duration::from_millis(100));
+            drop(self.recorder.spawn_upkeep(period));
         }
     }
 }

@@ -91,44 +91,33 @@ pub(crate) struct RouteMetrics {
     by_status: ArcSwap<Vec<Arc<StatusMetrics>>>,
 }
 
-/// The labels, names and handle caches of one layer.
+/// What a [`MetricsLayer`](crate::MetricsLayer) is configured with.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerConfig {
+    pub(crate) recorder: MetricsRecorder,
+    pub(crate) service: SharedString,
+    pub(crate) excluded: Vec<String>,
+    pub(crate) body_sizes: bool,
+    pub(crate) enabled: bool,
+}
+
+/// The configuration and handle caches of one layer.
 #[derive(Debug)]
 pub(crate) struct HandleCache {
-    recorder: MetricsRecorder,
-    service: SharedString,
-    excluded: Vec<String>,
-    body_sizes: bool,
+    config: LayerConfig,
     routes: ArcSwap<RouteMap>,
 }
 
 impl HandleCache {
-    pub(crate) fn new(
-        recorder: MetricsRecorder,
-        service: SharedString,
-        excluded: Vec<String>,
-        body_sizes: bool,
-    ) -> Self {
+    pub(crate) fn new(config: LayerConfig) -> Self {
         Self {
-            recorder,
-            service,
-            excluded,
-            body_sizes,
+            config,
             routes: ArcSwap::from_pointee(RouteMap::default()),
         }
     }
 
-    pub(crate) fn body_sizes(&self) -> bool {
-        self.body_sizes
-    }
-
-    /// The configuration this cache was made from: recorder, service, excluded routes, body sizes.
-    pub(crate) fn config(&self) -> (MetricsRecorder, SharedString, Vec<String>, bool) {
-        (
-            self.recorder.clone(),
-            self.service.clone(),
-            self.excluded.clone(),
-            self.body_sizes,
-        )
+    pub(crate) fn config(&self) -> &LayerConfig {
+        &self.config
     }
 
     /// The handles of `(method, route)`, registered on first use.
@@ -142,16 +131,17 @@ impl HandleCache {
 
     #[cold]
     fn register_route(&self, method: u8, route: &str) -> Arc<RouteMetrics> {
+        let config = &self.config;
         let labels = [
             Label::new(names::METHOD_LABEL, METHODS[usize::from(method)]),
             Label::new(names::ROUTE_LABEL, route.to_owned()),
-            Label::new(names::SERVICE_LABEL, self.service.clone()),
+            Label::new(names::SERVICE_LABEL, config.service.clone()),
         ];
-        let excluded = self.excluded.iter().any(|r| r == route);
+        let excluded = !config.enabled || config.excluded.iter().any(|r| r == route);
         let active = if excluded {
             Gauge::noop()
         } else {
-            self.recorder.register_gauge(
+            config.recorder.register_gauge(
                 &Key::from_parts(names::HTTP_SERVER_ACTIVE_REQUESTS, labels.to_vec()),
                 &METADATA,
             )
@@ -161,8 +151,8 @@ impl HandleCache {
             route: route.into(),
             excluded,
             active,
-            recorder: self.recorder.clone(),
-            body_sizes: self.body_sizes,
+            recorder: config.recorder.clone(),
+            body_sizes: config.body_sizes,
             labels,
             first_status: OnceLock::new(),
             by_status: ArcSwap::from_pointee(Vec::new()),

@@ -5,7 +5,12 @@ use std::sync::Arc;
 use metrics::{Recorder, SharedString, Unit};
 use tower_layer::Layer;
 
-use crate::{MetricsRecorder, handles::HandleCache, names, service::Metrics};
+use crate::{
+    MetricsRecorder,
+    handles::{HandleCache, LayerConfig},
+    names,
+    service::Metrics,
+};
 
 /// Records `http_server_request_duration_seconds` and `http_server_active_requests` for every
 /// request, labelled by method, route template, status and service name.
@@ -50,48 +55,47 @@ impl MetricsLayer {
     /// [`service_name`](Self::service_name) says otherwise.
     pub fn new(recorder: MetricsRecorder) -> Self {
         describe(&recorder);
-        Self {
-            cache: Arc::new(HandleCache::new(
-                recorder,
-                SharedString::const_str("unknown_service"),
-                Vec::new(),
-                false,
-            )),
-        }
+        Self::from_config(LayerConfig {
+            recorder,
+            service: SharedString::const_str("unknown_service"),
+            excluded: Vec::new(),
+            body_sizes: false,
+            enabled: true,
+        })
     }
 
     /// The `service_name` label.
     pub fn service_name(self, name: impl Into<String>) -> Self {
-        let mut config = self.cache.config();
-        config.1 = SharedString::from(name.into());
+        let mut config = self.cache.config().clone();
+        config.service = SharedString::from(name.into());
         Self::from_config(config)
     }
 
     /// Records nothing for requests to this route template (for example `/metrics`).
     pub fn exclude_route(self, template: impl Into<String>) -> Self {
-        let mut config = self.cache.config();
-        config.2.push(template.into());
+        let mut config = self.cache.config().clone();
+        config.excluded.push(template.into());
         Self::from_config(config)
     }
 
     /// Also records `http_server_request_body_size_bytes` (from `Content-Length`) and
     /// `http_server_response_body_size_bytes` (bytes sent).
     pub fn record_body_sizes(self, enabled: bool) -> Self {
-        let mut config = self.cache.config();
-        config.3 = enabled;
+        let mut config = self.cache.config().clone();
+        config.body_sizes = enabled;
         Self::from_config(config)
     }
 
-    fn from_config(
-        (recorder, service, excluded, body_sizes): (
-            MetricsRecorder,
-            SharedString,
-            Vec<String>,
-            bool,
-        ),
-    ) -> Self {
+    /// Whether the layer records at all (default true); a disabled layer passes requests through.
+    pub fn enabled(self, enabled: bool) -> Self {
+        let mut config = self.cache.config().clone();
+        config.enabled = enabled;
+        Self::from_config(config)
+    }
+
+    fn from_config(config: LayerConfig) -> Self {
         Self {
-            cache: Arc::new(HandleCache::new(recorder, service, excluded, body_sizes)),
+            cache: Arc::new(HandleCache::new(config)),
         }
     }
 }

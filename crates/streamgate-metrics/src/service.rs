@@ -79,7 +79,7 @@ where
             }
         };
         let guard = (!route.excluded).then(|| {
-            let request_bytes = if shared.cache.body_sizes() {
+            let request_bytes = if shared.cache.config().body_sizes {
                 request
                     .headers()
                     .get(CONTENT_LENGTH)

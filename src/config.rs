@@ -1,0 +1,356 @@
+//! One YAML file for the whole stack, with the seed's top level (`monitoring`, `security`).
+//!
+//! ```
+//! use streamgate::Config;
+//!
+//! let config = Config::from_yaml_str("streamgate.yaml", r#"
+//! monitoring:
+//!   metrics:
+//!     service_name: upload
+//!     window: 5m
+//! security:
+//!   trusted_proxies: ["10.0.0.0/8"]
+//! "#).unwrap();
+//! assert_eq!(config.monitoring.metrics.service_name, "upload");
+//!
+//! let error = Config::from_yaml_str("streamgate.yaml", "monitoring:\n  metrics:\n    sevice_name: x\n")
+//!     .unwrap_err();
+//! assert!(error.to_string().starts_with("streamgate.yaml:3:5: monitoring.metrics: unknown field `sevice_name`"));
+//! ```
+//!
+//! Keys are snake_case; durations are written `"500ms"`, `"30s"`, `"5m"`, `"30d"`; unknown keys are
+//! rejected with the file, line, column and key. Every key can be overridden by an environment
+//! variable: `STREAMGATE__` followed by the key path in upper case joined by `__`, for example
+//! `STREAMGATE__MONITORING__METRICS__SERVICE_NAME=upload`. Values are read as YAML scalars.
+//! The config only drives the layers' builders; each layer can be built in code as well.
+
+use std::{fmt, path::Path, time::Duration};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+/// The environment variable prefix of single-key overrides.
+pub const ENV_PREFIX: &str = "STREAMGATE__";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Config {
+    /// Metrics.
+    pub monitoring: MonitoringConfig,
+    /// Client addresses and the security layers.
+    pub security: SecurityConfig,
+}
+
+/// `monitoring`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MonitoringConfig {
+    /// `monitoring.metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `monitoring.metrics`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// Whether the metrics layer and `/metrics` are on (default true).
+    pub enabled: bool,
+    /// The `service_name` label (default `unknown_service`).
+    pub service_name: String,
+    /// How often histogram samples are folded into their buckets (default 10s).
+    #[serde(with = "humantime_serde")]
+    pub collection_interval: Duration,
+    /// The sliding window of `error_rate`, `success_rate` and the alert evaluator (default 5m).
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Route templates not recorded (`/metrics` and `/health/live` never are).
+    pub exclude_routes: Vec<String>,
+    /// Also record request and response body sizes (default false).
+    pub record_body_sizes: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            service_name: "unknown_service".to_owned(),
+            collection_interval: Duration::from_secs(10),
+            window: Duration::from_secs(300),
+            exclude_routes: Vec::new(),
+            record_body_sizes: false,
+        }
+    }
+}
+
+/// `security`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct SecurityConfig {
+    /// Networks (CIDR or single addresses) whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A configuration that could not be read, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    source_name: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(source_name: &str, message: impl Into<String>) -> Self {
+        Self {
+            source_name: source_name.to_owned(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    fn from_yaml(source_name: &str, error: &serde_yaml_ng::Error) -> Self {
+        let location = error.location();
+        let mut message = error.to_string();
+        // The YAML error repeats the location at the end; it is in the prefix already.
+        if let Some(at) = message.find(" at line ") {
+            message.truncate(at);
+        }
+        Self {
+            source_name: source_name.to_owned(),
+            line: location.as_ref().map(serde_yaml_ng::Location::line),
+            column: location.as_ref().map(serde_yaml_ng::Location::column),
+            message,
+        }
+    }
+
+    /// The file (or environment variable) the error is in.
+    #[must_use]
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// The 1-based line, when known.
+    #[must_use]
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// What is wrong, starting with the key path.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => {
+                write!(f, "{}:{line}:{column}: {}", self.source_name, self.message)
+            }
+            _ => write!(f, "{}: {}", self.source_name, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `path`, then applies `STREAMGATE__...` overrides from the environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, line and key (or the environment variable).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::new(&name, format!("cannot read: {error}")))?;
+        Self::from_yaml_str_with_env(&name, &text, std::env::vars())
+    }
+
+    /// Parses YAML text; `source_name` is what errors call it. No environment overrides.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the source, line and key.
+    pub fn from_yaml_str(source_name: &str, text: &str) -> Result<Self, ConfigError> {
+        Self::from_yaml_str_with_env(source_name, text, std::iter::empty())
+    }
+
+    /// Parses YAML text, then applies the overrides among `vars` (pairs of name and value, for
+    /// example `std::env::vars()`).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the source, line and key, or the environment variable.
+    pub fn from_yaml_str_with_env(
+        source_name: &str,
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        // An empty file is an empty mapping: every default.
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        let config: Self = serde_yaml_ng::from_str(text)
+            .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
+        let overrides: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        if overrides.is_empty() {
+            return config.validated(source_name);
+        }
+        let mut tree: Value = serde_yaml_ng::from_str(text)
+            .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
+        for (name, value) in &overrides {
+            let path: Vec<String> = name[ENV_PREFIX.len()..]
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect();
+            let scalar: Value =
+                serde_yaml_ng::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
+            set_path(&mut tree, &path, scalar)
+                .map_err(|message| ConfigError::new(name, message))?;
+            Self::deserialize(tree.clone())
+                .map_err(|error| ConfigError::new(name, error.to_string()))?;
+        }
+        let config = Self::deserialize(tree)
+            .map_err(|error| ConfigError::new("environment", error.to_string()))?;
+        config.validated(source_name)
+    }
+
+    /// Checks what the types alone cannot.
+    fn validated(self, source_name: &str) -> Result<Self, ConfigError> {
+        streamgate_core::TrustedProxies::parse(&self.security.trusted_proxies)
+            .map_err(|e| ConfigError::new(source_name, format!("security.trusted_proxies: {e}")))?;
+        if self.monitoring.metrics.window.is_zero() {
+            return Err(ConfigError::new(
+                source_name,
+                "monitoring.metrics.window: must be longer than zero",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("names no key".to_owned());
+    };
+    let mut node = tree;
+    for key in parents {
+        if node.is_null() {
+            *node = Value::Mapping(serde_yaml_ng::Mapping::new());
+        }
+        let Value::Mapping(map) = node else {
+            return Err(format!("`{key}` is inside a value that is not a mapping"));
+        };
+        node = map.entry(Value::String(key.clone())).or_insert(Value::Null);
+    }
+    if node.is_null() {
+        *node = Value::Mapping(serde_yaml_ng::Mapping::new());
+    }
+    let Value::Mapping(map) = node else {
+        return Err(format!("`{last}` is inside a value that is not a mapping"));
+    };
+    map.insert(Value::String(last.clone()), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let config = Config::from_yaml_str("empty.yaml", "").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.monitoring.metrics.window, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "monitoring:\n  metrics:\n    enabled: true\n    windw: 5m\n";
+        let error = Config::from_yaml_str("conf/streamgate.yaml", text).unwrap_err();
+        assert_eq!(error.line(), Some(4));
+        let shown = error.to_string();
+        assert!(
+            shown
+                .starts_with("conf/streamgate.yaml:4:5: monitoring.metrics: unknown field `windw`"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_duration_is_located() {
+        let text = "monitoring:\n  metrics:\n    window: five minutes\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert_eq!(error.line(), Some(3), "{error}");
+        assert!(
+            error.message().contains("monitoring.metrics.window"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn durations_are_humane() {
+        let text = "monitoring:\n  metrics:\n    window: 90s\n    collection_interval: 500ms\n";
+        let config = Config::from_yaml_str("s.yaml", text).unwrap();
+        assert_eq!(config.monitoring.metrics.window, Duration::from_secs(90));
+        assert_eq!(
+            config.monitoring.metrics.collection_interval,
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn environment_overrides_single_keys() {
+        let vars = [
+            (
+                "STREAMGATE__MONITORING__METRICS__SERVICE_NAME".to_owned(),
+                "upload".to_owned(),
+            ),
+            (
+                "STREAMGATE__MONITORING__METRICS__RECORD_BODY_SIZES".to_owned(),
+                "true".to_owned(),
+            ),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ];
+        let text = "monitoring:\n  metrics:\n    service_name: shop\n";
+        let config = Config::from_yaml_str_with_env("s.yaml", text, vars).unwrap();
+        assert_eq!(config.monitoring.metrics.service_name, "upload");
+        assert!(config.monitoring.metrics.record_body_sizes);
+    }
+
+    #[test]
+    fn environment_override_of_unknown_key_names_the_variable() {
+        let vars = [(
+            "STREAMGATE__MONITORING__METRICS__SERVISE".to_owned(),
+            "x".to_owned(),
+        )];
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(
+            error.source_name(),
+            "STREAMGATE__MONITORING__METRICS__SERVISE"
+        );
+        assert!(
+            error.message().contains("unknown field `servise`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn invalid_trusted_proxy_is_named() {
+        let error = Config::from_yaml_str("s.yaml", "security:\n  trusted_proxies: [\"ten\"]\n")
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("security.trusted_proxies: `ten`"),
+            "{error}"
+        );
+    }
+}

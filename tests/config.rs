@@ -1,0 +1,82 @@
+//! The YAML file drives the stack.
+
+mod support;
+
+use axum::{Router, routing::get};
+use streamgate::{Config, Stack};
+use support::Served;
+
+#[test]
+fn the_example_file_parses() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/streamgate.yaml");
+    let config = Config::from_file(path).unwrap();
+    assert_eq!(config.monitoring.metrics.service_name, "upload");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let error = Config::from_file("/nonexistent/streamgate.yaml").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/streamgate.yaml: cannot read"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn config_sets_labels_proxies_and_exclusions() {
+    let text = r#"
+monitoring:
+  metrics:
+    service_name: catalog
+    exclude_routes: ["/internal"]
+security:
+  trusted_proxies: ["127.0.0.1"]
+"#;
+    let config = Config::from_yaml_str("catalog.yaml", text).unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let routes = Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .route(
+            "/ip",
+            get(
+                |streamgate::core::ClientIp(ip): streamgate::core::ClientIp| async move {
+                    ip.to_string()
+                },
+            ),
+        )
+        .route("/internal", get(|| async { "hidden" }));
+    let served = Served::start(stack.apply(routes)).await;
+    served.get("/items/1").await;
+    served.get("/internal").await;
+    let forwarded = served
+        .send(
+            http::Request::get("/ip")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        forwarded.body, "203.0.113.9",
+        "the loopback proxy is trusted"
+    );
+
+    let text = served.get("/metrics").await.body;
+    assert!(text.contains(r#"service_name="catalog""#), "{text}");
+    assert!(!text.contains(r#"http_route="/internal""#), "{text}");
+}
+
+#[tokio::test]
+async fn disabled_metrics_mount_no_endpoint_and_record_nothing() {
+    let config =
+        Config::from_yaml_str("off.yaml", "monitoring:\n  metrics:\n    enabled: false\n").unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let served =
+        Served::start(stack.apply(Router::new().route("/items/{id}", get(|| async { "item" }))))
+            .await;
+    assert_eq!(served.get("/items/1").await.status, 200);
+    assert_eq!(served.get("/metrics").await.status, 404);
+    assert!(stack.recorder().snapshot().histograms.is_empty());
+}
