@@ -3,14 +3,15 @@
 //! ```text
 //! cargo run --release --example bench_server -- --stack bare --port 3000
 //! cargo run --release --example bench_server -- --stack full --port 3001
-//! cargo run --release --example bench_server -- --layers request_id,metrics --port 3001
+//! cargo run --release --example bench_server -- --layers metrics --port 3001
 //! ```
 //!
 //! Routes: `GET /items/{id}` (a small JSON object), `POST /items` (a JSON body with `email` and
 //! `name`, validated: bare deserializes and calls `validator`'s `validate()` by hand), and
-//! `GET /metrics`. Every layer is configured so that the measured traffic passes: wrk's one
-//! client IP is never rate limited. It runs on a current-thread runtime: `load.sh` pins the
-//! process to one core.
+//! `GET /metrics`. The layered server is [`streamgate::Stack`] with the chosen layers on (client
+//! IP resolution is always on); every layer is configured so that the measured traffic passes:
+//! wrk's one client IP is never rate limited. It runs on a current-thread runtime: `load.sh` pins
+//! the process to one core.
 
 use std::{collections::BTreeSet, net::SocketAddr, process::ExitCode};
 
@@ -22,14 +23,11 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use streamgate::{
-    core::{ClientIpLayer, TrustedProxies, request_id_layer},
-    metrics::{MetricsLayer, MetricsRecorder, metrics_route},
-};
+use streamgate::{Stack, metrics::MetricsRecorder, metrics::metrics_route};
 use validator::Validate;
 
-/// Every layer `--layers` accepts, in the order `--stack full` applies them (innermost first).
-const LAYERS: [&str; 3] = ["client_ip", "metrics", "request_id"];
+/// Every layer `--layers` accepts; `--stack full` turns on all of them.
+const LAYERS: [&str; 2] = ["metrics", "request_id"];
 
 #[derive(Debug, Serialize)]
 struct Item {
@@ -109,28 +107,22 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn app(layers: &BTreeSet<String>) -> Router {
-    let recorder = MetricsRecorder::new();
-    let mut router = Router::new()
+    let routes = Router::new()
         .route("/items/{id}", get(get_item))
-        .route("/items", post(create_item_by_hand))
-        .route("/metrics", metrics_route(recorder.clone()));
-    // Innermost first: each `layer` call wraps what is already there.
-    for layer in LAYERS {
-        if !layers.contains(layer) {
-            continue;
-        }
-        router = match layer {
-            "client_ip" => router.layer(ClientIpLayer::new(TrustedProxies::none())),
-            "metrics" => router.layer(
-                MetricsLayer::new(recorder.clone())
-                    .service_name("bench")
-                    .exclude_route("/metrics"),
-            ),
-            "request_id" => router.layer(request_id_layer()),
-            _ => unreachable!("LAYERS lists every layer"),
-        };
+        .route("/items", post(create_item_by_hand));
+    if layers.is_empty() {
+        return routes.route("/metrics", metrics_route(MetricsRecorder::new()));
     }
-    router
+    let on = |layer: &str| layers.contains(layer);
+    let stack = Stack::new("bench")
+        .request_ids(on("request_id"))
+        .metrics(on("metrics"));
+    let routes = if on("metrics") {
+        routes
+    } else {
+        routes.route("/metrics", metrics_route(MetricsRecorder::new()))
+    };
+    stack.apply(routes)
 }
 
 fn main() -> ExitCode {

@@ -41,6 +41,7 @@ pub const LIVE_PATH: &str = "/health/live";
 pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
+    request_ids: bool,
     #[cfg(feature = "metrics")]
     recorder: MetricsRecorder,
     #[cfg(feature = "metrics")]
@@ -56,6 +57,7 @@ impl Stack {
         Self {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
+            request_ids: true,
             #[cfg(feature = "metrics")]
             recorder: MetricsRecorder::new(),
             #[cfg(feature = "metrics")]
@@ -92,6 +94,19 @@ impl Stack {
     /// The proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Whether `x-request-id` is set and propagated (default true).
+    pub fn request_ids(mut self, enabled: bool) -> Self {
+        self.request_ids = enabled;
+        self
+    }
+
+    /// Turns the metrics layer and `/metrics` on or off (default on).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics.enabled = enabled;
         self
     }
 
@@ -142,7 +157,7 @@ impl Stack {
         };
         router.layer(
             ServiceBuilder::new()
-                .layer(request_id_layer())
+                .option_layer(self.request_ids.then(request_id_layer))
                 .layer(self.metrics_layer())
                 .layer(ClientIpLayer::new(self.trusted_proxies.clone())),
         )
