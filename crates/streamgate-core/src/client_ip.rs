@@ -251,15 +251,22 @@ impl IntoResponse for MissingPeerAddr {
     }
 }
 
+/// The client IP of a request: what [`ClientIpLayer`] resolved, or else the peer address;
+/// `None` when the server gave no connection address.
+#[must_use]
+pub fn client_ip(extensions: &http::Extensions) -> Option<ClientIp> {
+    if let Some(ip) = extensions.get::<ClientIp>() {
+        return Some(*ip);
+    }
+    peer_addr(extensions).map(|peer| ClientIp(peer.ip().to_canonical()))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = MissingPeerAddr;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ip) = parts.extensions.get::<ClientIp>() {
-            return Ok(*ip);
-        }
-        match peer_addr(&parts.extensions) {
-            Some(peer) => Ok(ClientIp(peer.ip().to_canonical())),
+        match client_ip(&parts.extensions) {
+            Some(ip) => Ok(ip),
             None => {
                 tracing::error!("{}", MissingPeerAddr::DETAIL);
                 Err(MissingPeerAddr(()))
@@ -268,10 +275,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Resolves [`ClientIp`] once per request and inserts it into the request extensions.
+/// Resolves [`ClientIp`] once per request for the layers inside it.
 ///
-/// A request without a connection address passes through without a `ClientIp`; the layers and
-/// extractors that need one then answer with [`MissingPeerAddr`].
+/// When the forwarding headers of a trusted proxy name another client, the layer inserts that
+/// [`ClientIp`] into the request extensions; otherwise the client is the peer and nothing is
+/// inserted (an insert costs an allocation, and most requests need none). Read the result with
+/// [`client_ip`], which falls back to the peer address, or with the [`ClientIp`] extractor. A
+/// request without a connection address has no client IP: [`client_ip`] returns `None` and the
+/// extractor answers with [`MissingPeerAddr`].
 #[derive(Debug, Clone, Default)]
 pub struct ClientIpLayer {
     trusted: TrustedProxies,
@@ -316,9 +327,13 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if let Some(peer) = peer_addr(request.extensions()) {
+        if !self.trusted.is_empty()
+            && let Some(peer) = peer_addr(request.extensions())
+        {
             let ip = ClientIp::resolve(request.headers(), peer.ip(), &self.trusted);
-            request.extensions_mut().insert(ip);
+            if ip.0 != peer.ip().to_canonical() {
+                request.extensions_mut().insert(ip);
+            }
         }
         self.inner.call(request)
     }
@@ -446,22 +461,34 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn layer_stores_the_resolved_address() {
+    async fn seen_through_layer(peer: &str, forwarded: Option<&str>) -> Option<ClientIp> {
         use tower::{ServiceBuilder, ServiceExt};
         let service = ServiceBuilder::new()
             .layer(ClientIpLayer::new(proxies()))
             .service_fn(|request: Request<()>| async move {
-                Ok::<_, Infallible>(request.extensions().get::<ClientIp>().copied())
+                Ok::<_, Infallible>(client_ip(request.extensions()))
             });
         let mut request = Request::new(());
-        request
-            .headers_mut()
-            .insert("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        if let Some(forwarded) = forwarded {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded.parse().unwrap());
+        }
         request
             .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::new(ip("10.0.0.1"), 4000)));
-        let seen = service.oneshot(request).await.unwrap();
+            .insert(ConnectInfo(SocketAddr::new(ip(peer), 4000)));
+        service.oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn layer_resolves_forwarded_client_of_trusted_proxy() {
+        let seen = seen_through_layer("10.0.0.1", Some("198.51.100.1")).await;
         assert_eq!(seen, Some(ClientIp(ip("198.51.100.1"))));
+    }
+
+    #[tokio::test]
+    async fn layer_ignores_forwarded_header_of_untrusted_peer() {
+        let seen = seen_through_layer("203.0.113.4", Some("198.51.100.1")).await;
+        assert_eq!(seen, Some(ClientIp(ip("203.0.113.4"))));
     }
 }

@@ -41,7 +41,7 @@ pub mod security_context;
 #[doc(inline)]
 pub use client_ip::{
     ClientIp, ClientIpLayer, ClientIpService, InvalidNetwork, MissingPeerAddr, PeerAddr,
-    TrustedProxies, peer_addr,
+    TrustedProxies, client_ip, peer_addr,
 };
 #[doc(inline)]
 pub use eth_address::{EthAddress, EthAddressError};
