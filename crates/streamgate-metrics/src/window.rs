@@ -48,7 +48,12 @@ impl SlotClock {
 
     fn slot_at(&self, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.origin);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) / self.slot_nanos
+        // Whole seconds and nanoseconds separately: no 128-bit arithmetic on the request path.
+        let nanos = elapsed
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(elapsed.subsec_nanos()));
+        nanos / self.slot_nanos
     }
 
     /// The slot numbers inside the window ending now, newest first.
