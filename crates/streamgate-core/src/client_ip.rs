@@ -491,4 +491,42 @@ mod tests {
         let seen = seen_through_layer("203.0.113.4", Some("198.51.100.1")).await;
         assert_eq!(seen, Some(ClientIp(ip("203.0.113.4"))));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_header_value() -> impl Strategy<Value = String> {
+            // Printable ASCII, as header values are; commas, brackets, quotes and colons included.
+            "[ -~]{0,80}"
+        }
+
+        proptest! {
+            #[test]
+            fn untrusted_peer_is_always_the_client(
+                xff in any_header_value(),
+                forwarded in any_header_value(),
+                octets in any::<[u8; 4]>(),
+            ) {
+                prop_assume!(octets[0] != 10);
+                let peer = IpAddr::from(octets);
+                let h = headers(&[("x-forwarded-for", &xff), ("forwarded", &forwarded)]);
+                prop_assert_eq!(ClientIp::resolve(&h, peer, &proxies()).0, peer);
+            }
+
+            #[test]
+            fn trusted_peer_never_panics_and_answers_an_address_it_was_given(
+                hops in proptest::collection::vec(any::<[u8; 4]>(), 0..6),
+                junk in any_header_value(),
+            ) {
+                let list: Vec<String> = hops.iter().map(|o| IpAddr::from(*o).to_string()).collect();
+                let value = format!("{junk},{}", list.join(","));
+                let h = headers(&[("x-forwarded-for", &value)]);
+                let peer = ip("10.0.0.1");
+                let resolved = ClientIp::resolve(&h, peer, &proxies()).0;
+                let given: Vec<IpAddr> = hops.iter().map(|o| IpAddr::from(*o)).collect();
+                prop_assert!(resolved == peer || given.contains(&resolved) || junk.contains(&resolved.to_string()));
+            }
+        }
+    }
 }
