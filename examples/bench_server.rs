@@ -23,11 +23,15 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use streamgate::{Stack, metrics::MetricsRecorder, metrics::metrics_route};
+use streamgate::{
+    Stack,
+    metrics::{MetricsRecorder, metrics_route},
+    validate::{Sanitize, Valid, wire_names},
+};
 use validator::Validate;
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
-const LAYERS: [&str; 2] = ["metrics", "request_id"];
+const LAYERS: [&str; 3] = ["metrics", "request_id", "validate"];
 
 #[derive(Debug, Serialize)]
 struct Item {
@@ -50,6 +54,14 @@ async fn get_item(Path(id): Path<u64>) -> Json<Item> {
         name: "widget",
         price_cents: 1299,
     })
+}
+
+// The by-hand route sanitizes nothing, so neither does the extractor: the two do the same work.
+impl Sanitize for NewItem {}
+wire_names!(NewItem {});
+
+async fn create_item(Valid(Json(item)): Valid<Json<NewItem>>) -> impl IntoResponse {
+    (StatusCode::CREATED, item.name)
 }
 
 async fn create_item_by_hand(Json(item): Json<NewItem>) -> impl IntoResponse {
@@ -107,13 +119,18 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn app(layers: &BTreeSet<String>) -> Router {
+    let on = |layer: &str| layers.contains(layer);
+    let create = if on("validate") {
+        post(create_item)
+    } else {
+        post(create_item_by_hand)
+    };
     let routes = Router::new()
         .route("/items/{id}", get(get_item))
-        .route("/items", post(create_item_by_hand));
+        .route("/items", create);
     if layers.is_empty() {
         return routes.route("/metrics", metrics_route(MetricsRecorder::new()));
     }
-    let on = |layer: &str| layers.contains(layer);
     let stack = Stack::new("bench")
         .request_ids(on("request_id"))
         .metrics(on("metrics"));

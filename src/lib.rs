@@ -28,6 +28,7 @@
 //! |---|---|---|
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
+//! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
 
 mod config;
 mod stack;
@@ -44,3 +45,6 @@ pub use streamgate_core as core;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use streamgate_metrics as metrics;
+#[cfg(feature = "validate")]
+#[doc(inline)]
+pub use streamgate_validate as validate;

@@ -18,8 +18,6 @@ use crate::{Config, ConfigError};
 #[cfg(feature = "metrics")]
 use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
 use tower::ServiceBuilder;
-#[cfg(not(feature = "metrics"))]
-use tower_layer::Identity;
 
 /// The path of the Prometheus scrape endpoint that [`Stack::apply`] mounts.
 pub const METRICS_PATH: &str = "/metrics";
@@ -30,7 +28,8 @@ pub const LIVE_PATH: &str = "/health/live";
 ///
 /// 1. request id (`x-request-id`), then metrics: they see every request, rejections included;
 /// 2. client IP resolution (trusted proxies);
-/// 3. the inner layers, in the order of `ARCHITECTURE.md`;
+/// 3. the inner layers, in the order of `docs/architecture.md`, innermost the validation
+///    settings that the `Valid<T>` extractors read;
 ///
 /// plus the admin routes `/metrics` and `/health/live`.
 ///
@@ -159,8 +158,23 @@ impl Stack {
             ServiceBuilder::new()
                 .option_layer(self.request_ids.then(request_id_layer))
                 .layer(self.metrics_layer())
-                .layer(ClientIpLayer::new(self.trusted_proxies.clone())),
+                .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
+                .layer(self.validation_layer()),
         )
+    }
+
+    /// Hands the `Valid<T>` extractors their settings and metrics handle.
+    #[cfg(feature = "validate")]
+    fn validation_layer(&self) -> streamgate_validate::ValidationLayer {
+        let layer = streamgate_validate::ValidationLayer::new();
+        #[cfg(feature = "metrics")]
+        let layer = layer.metrics(streamgate_core::MetricsHandle::new(self.recorder.clone()));
+        layer
+    }
+
+    #[cfg(not(feature = "validate"))]
+    fn validation_layer(&self) -> tower_layer::Identity {
+        tower_layer::Identity::new()
     }
 
     #[cfg(feature = "metrics")]
@@ -179,8 +193,8 @@ impl Stack {
     }
 
     #[cfg(not(feature = "metrics"))]
-    fn metrics_layer(&self) -> Identity {
-        Identity::new()
+    fn metrics_layer(&self) -> tower_layer::Identity {
+        tower_layer::Identity::new()
     }
 
     #[cfg(feature = "metrics")]

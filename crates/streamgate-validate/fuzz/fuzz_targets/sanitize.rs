@@ -1,0 +1,6 @@
+//! Fuzz target: `streamgate_validate::fuzzing::sanitize`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    streamgate_validate::fuzzing::sanitize(data);
+});
