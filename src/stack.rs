@@ -41,6 +41,10 @@ pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
     request_ids: bool,
+    #[cfg(feature = "security")]
+    security: Option<streamgate_security::SecurityContextLayer>,
+    #[cfg(feature = "security")]
+    authorize: Option<streamgate_security::AuthorizeLayer>,
     #[cfg(feature = "metrics")]
     recorder: MetricsRecorder,
     #[cfg(feature = "metrics")]
@@ -57,6 +61,10 @@ impl Stack {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
+            #[cfg(feature = "security")]
+            security: None,
+            #[cfg(feature = "security")]
+            authorize: None,
             #[cfg(feature = "metrics")]
             recorder: MetricsRecorder::new(),
             #[cfg(feature = "metrics")]
@@ -87,6 +95,20 @@ impl Stack {
             stack.metrics = metrics.clone();
             stack
         };
+        #[cfg(feature = "security")]
+        let stack = match &config.security.auth {
+            None => stack,
+            Some(auth) => {
+                let setup = auth
+                    .build_with(stack.layer_metrics())
+                    .map_err(|e| ConfigError::new("config", format!("security.auth: {e}")))?;
+                let stack = stack.security(setup.layer);
+                match setup.routes {
+                    Some(routes) => stack.authorize(routes),
+                    None => stack,
+                }
+            }
+        };
         Ok(stack)
     }
 
@@ -100,6 +122,32 @@ impl Stack {
     pub fn request_ids(mut self, enabled: bool) -> Self {
         self.request_ids = enabled;
         self
+    }
+
+    /// Verifies credentials and puts a `SecurityContext` into every request (default: no
+    /// security context layer). Build the layer with the same metrics handle as the stack's
+    /// ([`Stack::layer_metrics`]) to see its decisions at `/metrics`.
+    #[cfg(feature = "security")]
+    pub fn security(mut self, layer: streamgate_security::SecurityContextLayer) -> Self {
+        self.security = Some(layer);
+        self
+    }
+
+    /// Checks each route's policy (`RouteTable`) after the security context is known.
+    #[cfg(feature = "security")]
+    pub fn authorize(mut self, layer: streamgate_security::AuthorizeLayer) -> Self {
+        self.authorize = Some(layer);
+        self
+    }
+
+    /// Where the layers record their own metrics: the stack's recorder.
+    #[must_use]
+    pub fn layer_metrics(&self) -> streamgate_core::MetricsHandle {
+        #[cfg(feature = "metrics")]
+        let handle = streamgate_core::MetricsHandle::new(self.recorder.clone());
+        #[cfg(not(feature = "metrics"))]
+        let handle = streamgate_core::MetricsHandle::global();
+        handle
     }
 
     /// Turns the metrics layer and `/metrics` on or off (default on).
@@ -159,17 +207,34 @@ impl Stack {
                 .option_layer(self.request_ids.then(request_id_layer))
                 .layer(self.metrics_layer())
                 .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
+                .layer(self.security_layers())
                 .layer(self.validation_layer()),
         )
+    }
+
+    /// The security context, then the per-route policy table.
+    #[cfg(feature = "security")]
+    fn security_layers(
+        &self,
+    ) -> tower_layer::Stack<
+        tower::util::Either<streamgate_security::AuthorizeLayer, tower_layer::Identity>,
+        tower::util::Either<streamgate_security::SecurityContextLayer, tower_layer::Identity>,
+    > {
+        tower_layer::Stack::new(
+            tower::util::option_layer(self.authorize.clone()),
+            tower::util::option_layer(self.security.clone()),
+        )
+    }
+
+    #[cfg(not(feature = "security"))]
+    fn security_layers(&self) -> tower_layer::Identity {
+        tower_layer::Identity::new()
     }
 
     /// Hands the `Valid<T>` extractors their settings and metrics handle.
     #[cfg(feature = "validate")]
     fn validation_layer(&self) -> streamgate_validate::ValidationLayer {
-        let layer = streamgate_validate::ValidationLayer::new();
-        #[cfg(feature = "metrics")]
-        let layer = layer.metrics(streamgate_core::MetricsHandle::new(self.recorder.clone()));
-        layer
+        streamgate_validate::ValidationLayer::new().metrics(self.layer_metrics())
     }
 
     #[cfg(not(feature = "validate"))]

@@ -54,4 +54,4 @@ pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, request_id, request_id_l
 #[doc(inline)]
 pub use route::{RouteTemplate, UNMATCHED_ROUTE, route_label, route_label_from};
 #[doc(inline)]
-pub use security_context::{SecurityContext, SecurityContextBuilder};
+pub use security_context::{MissingSecurityContext, SecurityContext, SecurityContextBuilder};

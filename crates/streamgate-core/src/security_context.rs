@@ -17,11 +17,16 @@
 //! assert_eq!(context.wallet(), Some(&wallet));
 //! ```
 
-use std::{sync::Arc, time::SystemTime};
+use std::{convert::Infallible, sync::Arc, time::SystemTime};
 
+use axum_core::{
+    extract::{FromRequestParts, OptionalFromRequestParts},
+    response::{IntoResponse, Response},
+};
+use http::{HeaderValue, StatusCode, header::WWW_AUTHENTICATE, request::Parts};
 use serde::Serialize;
 
-use crate::EthAddress;
+use crate::{EthAddress, Problem};
 
 /// The authenticated principal of a request: user id, wallet address, roles, permissions, scopes,
 /// issuer and expiry.
@@ -187,5 +192,87 @@ impl SecurityContextBuilder {
         SecurityContext {
             inner: Arc::new(self.identity),
         }
+    }
+}
+
+/// The request has no [`SecurityContext`]: 401 with `WWW-Authenticate: Bearer` and a
+/// problem+json body. Extract `Option<SecurityContext>` where a caller may be anonymous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingSecurityContext(pub(crate) ());
+
+impl std::fmt::Display for MissingSecurityContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this resource requires a credential")
+    }
+}
+
+impl std::error::Error for MissingSecurityContext {}
+
+impl IntoResponse for MissingSecurityContext {
+    fn into_response(self) -> Response {
+        let mut response = Problem::new(StatusCode::UNAUTHORIZED)
+            .with_detail("this resource requires a credential")
+            .with_member("reason", "missing_credentials")
+            .into_response();
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SecurityContext {
+    type Rejection = MissingSecurityContext;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SecurityContext>()
+            .cloned()
+            .ok_or(MissingSecurityContext(()))
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SecurityContext {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<SecurityContext>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn extractor_answers_401_bearer_without_a_context() {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        let rejection =
+            <SecurityContext as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+                .await
+                .unwrap_err();
+        let response = rejection.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+        let optional =
+            <SecurityContext as OptionalFromRequestParts<()>>::from_request_parts(&mut parts, &())
+                .await
+                .unwrap();
+        assert_eq!(optional, None);
+    }
+
+    #[tokio::test]
+    async fn extractor_returns_the_context() {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        let context = SecurityContext::builder("u1").roles(["admin"]).build();
+        parts.extensions.insert(context.clone());
+        let got = <SecurityContext as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+            .await
+            .unwrap();
+        assert_eq!(got, context);
     }
 }

@@ -1,0 +1,133 @@
+//! Reading credentials off a request: the bearer token, the session cookie and its CSRF check,
+//! and the query-string token that is never accepted.
+
+use http::{HeaderMap, Method, Request, Uri, header};
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive), as bytes: the cache
+/// hashes and compares bytes, and only a token that reaches full verification is checked for
+/// UTF-8.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The value of cookie `name`.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').as_bytes())
+        .filter(|value| !value.is_empty())
+}
+
+/// Whether a request that authenticates with a cookie may proceed: safe methods always, unsafe
+/// ones only when the browser says the request is same-origin (`Sec-Fetch-Site`) or `Origin`
+/// names the request's own host. A request with neither header is not from a browser that could
+/// be tricked and passes (the scheme of Go 1.25's `CrossOriginProtection`).
+pub(crate) fn same_origin<B>(request: &Request<B>) -> bool {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return true;
+    }
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Some(host) = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+    else {
+        return false;
+    };
+    origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .is_some_and(|(_, authority)| authority == host)
+}
+
+/// Whether the query string carries an OAuth-style token (`access_token=`), which is refused.
+pub(crate) fn token_in_query(uri: &Uri) -> bool {
+    uri.query().is_some_and(|query| {
+        query.split('&').any(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            key.eq_ignore_ascii_case("access_token") || key.eq_ignore_ascii_case("token")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().method(method).uri("/x");
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_others_ignored() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "bearer abc.def.ghi".parse().unwrap());
+        assert_eq!(bearer(&headers), Some(&b"abc.def.ghi"[..]));
+        headers.insert(header::AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; session=tok; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, "session"), Some(&b"tok"[..]));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn cross_site_unsafe_requests_are_refused() {
+        assert!(same_origin(&request(
+            Method::GET,
+            &[("sec-fetch-site", "cross-site")]
+        )));
+        assert!(!same_origin(&request(
+            Method::POST,
+            &[("sec-fetch-site", "cross-site")]
+        )));
+        assert!(same_origin(&request(
+            Method::POST,
+            &[("sec-fetch-site", "same-origin")]
+        )));
+        assert!(same_origin(&request(
+            Method::POST,
+            &[("origin", "https://app.example"), ("host", "app.example")]
+        )));
+        assert!(!same_origin(&request(
+            Method::POST,
+            &[("origin", "https://evil.example"), ("host", "app.example")]
+        )));
+    }
+
+    #[test]
+    fn query_tokens_are_noticed() {
+        assert!(token_in_query(&"/a?access_token=x".parse().unwrap()));
+        assert!(!token_in_query(&"/a?page=2".parse().unwrap()));
+    }
+}

@@ -1,0 +1,185 @@
+//! Verified tokens, so a repeated token skips signature verification.
+//!
+//! Keyed by a seeded 64-bit hash of the token; the entry keeps the token itself, compared on a hit,
+//! so a hash collision can never lend one token's identity to another. Each entry is valid until
+//! the token's `exp` plus leeway by the layer's [`Clock`](crate::Clock), so paused tokio time
+//! expires it in tests (moka's TTLs run on their own clock, which tests cannot move).
+//!
+//! The map is split into shards behind read-write locks: a hit is one uncontended read lock, one
+//! hash-map probe and one reference-count increment. A full shard first drops expired entries,
+//! then an arbitrary one (the keys are random hashes, so this is random eviction).
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, BuildHasherDefault, Hasher},
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use foldhash::fast::RandomState;
+use streamgate_core::SecurityContext;
+
+const SHARDS: usize = 16;
+
+#[derive(Debug)]
+pub(crate) struct CachedToken {
+    token: Box<[u8]>,
+    pub(crate) context: SecurityContext,
+    /// Unix seconds after which the token is refused (`exp` + leeway).
+    pub(crate) valid_until: u64,
+    pub(crate) token_id: Option<Box<str>>,
+}
+
+pub(crate) enum Lookup {
+    Hit(Arc<CachedToken>),
+    Expired,
+    Miss,
+}
+
+/// The keys are already seeded hashes: use them as they are.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type Shard = RwLock<HashMap<u64, Arc<CachedToken>, BuildHasherDefault<PassThrough>>>;
+
+#[derive(Debug)]
+pub(crate) struct TokenCache {
+    shards: Box<[Shard]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+impl TokenCache {
+    pub(crate) fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            hasher: RandomState::default(),
+        }
+    }
+
+    pub(crate) fn key(&self, token: &[u8]) -> u64 {
+        self.hasher.hash_one(token)
+    }
+
+    fn shard(&self, key: u64) -> &Shard {
+        // The high bits pick the shard; the map uses all of them.
+        &self.shards[(key >> 60) as usize % SHARDS]
+    }
+
+    pub(crate) fn get(&self, key: u64, token: &[u8], now: u64) -> Lookup {
+        let shard = self.shard(key);
+        let entry = {
+            let map = shard.read().unwrap_or_else(PoisonError::into_inner);
+            match map.get(&key) {
+                Some(entry) if *entry.token == *token => Arc::clone(entry),
+                _ => return Lookup::Miss,
+            }
+        };
+        if now > entry.valid_until {
+            shard
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            Lookup::Expired
+        } else {
+            Lookup::Hit(entry)
+        }
+    }
+
+    pub(crate) fn insert(
+        &self,
+        key: u64,
+        token: &[u8],
+        context: SecurityContext,
+        valid_until: u64,
+        token_id: Option<&str>,
+        now: u64,
+    ) {
+        let entry = Arc::new(CachedToken {
+            token: token.into(),
+            context,
+            valid_until,
+            token_id: token_id.map(Into::into),
+        });
+        let mut map = self
+            .shard(key)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.per_shard && !map.contains_key(&key) {
+            map.retain(|_, cached| cached.valid_until >= now);
+            if map.len() >= self.per_shard
+                && let Some(victim) = map.keys().next().copied()
+            {
+                map.remove(&victim);
+            }
+        }
+        map.insert(key, entry);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> SecurityContext {
+        SecurityContext::builder("u").build()
+    }
+
+    #[test]
+    fn size_stays_bounded_and_expired_entries_go_first() {
+        let cache = TokenCache::new(32);
+        for i in 0..1000 {
+            let token = format!("token-{i}");
+            let token = token.as_bytes();
+            cache.insert(cache.key(token), token, context(), 100, None, 0);
+        }
+        assert!(cache.len() <= 32, "{}", cache.len());
+        let token = b"fresh";
+        cache.insert(cache.key(token), token, context(), 500, None, 200);
+        assert!(matches!(
+            cache.get(cache.key(token), token, 200),
+            Lookup::Hit(_)
+        ));
+        assert!(matches!(
+            cache.get(cache.key(token), token, 501),
+            Lookup::Expired
+        ));
+        assert!(matches!(
+            cache.get(cache.key(token), token, 200),
+            Lookup::Miss
+        ));
+    }
+
+    #[test]
+    fn another_token_with_the_same_key_is_a_miss() {
+        let cache = TokenCache::new(8);
+        cache.insert(7, b"real-token", context(), 100, None, 0);
+        assert!(matches!(cache.get(7, b"forged-token", 0), Lookup::Miss));
+        assert!(matches!(cache.get(7, b"real-token", 0), Lookup::Hit(_)));
+    }
+}

@@ -1,0 +1,68 @@
+//! 401 and 403 answers: RFC 6750 `WWW-Authenticate` challenges and problem+json bodies that say
+//! why without echoing the credential.
+
+use axum_core::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header::WWW_AUTHENTICATE};
+use streamgate_core::Problem;
+
+use crate::{AuthDecision, Decision};
+
+/// Builds the refusal for `decision`; `token_given` adds `error="invalid_token"` to a 401.
+pub(crate) fn refusal(decision: AuthDecision, token_given: bool) -> Response {
+    let reason = decision.reason;
+    let (status, title, challenge) = match reason.decision() {
+        Decision::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+        ),
+        _ if token_given => (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            HeaderValue::from_static("Bearer"),
+        ),
+    };
+    let mut response = Problem::new(status)
+        .with_title(title)
+        .with_detail(reason.description())
+        .with_member("reason", reason.as_str())
+        .into_response();
+    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    response.extensions_mut().insert(decision);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthReason, AuthSource};
+
+    #[test]
+    fn forbidden_says_insufficient_scope() {
+        let response = refusal(
+            AuthDecision::new(AuthSource::Rbac, AuthReason::MissingRole),
+            true,
+        );
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\""
+        );
+    }
+
+    #[test]
+    fn missing_credentials_is_a_bare_challenge() {
+        let response = refusal(
+            AuthDecision::new(AuthSource::None, AuthReason::MissingCredentials),
+            false,
+        );
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+        assert!(response.extensions().get::<AuthDecision>().is_some());
+    }
+}
