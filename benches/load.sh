@@ -40,11 +40,13 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; r
 trap cleanup EXIT
 
 if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
+# Both servers get the same Authorization header: a token the security layer accepts.
+token=$("$server" --print-token)
 taskset -c 0 "$server" --stack bare --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
 taskset -c 0 "$server" "${layered_args[@]}" --port "$port_layered" >"$work/layered.log" 2>&1 & pids+=($!)
 for port in "$port_bare" "$port_layered"; do
   for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/items/1" 2>/dev/null && break
+    curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/items/1" 2>/dev/null && break
     sleep 0.1
   done
 done
@@ -56,7 +58,7 @@ wrk.body = '{"email":"ada@example.com","name":"Analytical Engine"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 # Both servers get the same request headers.
-auth=(-H "Authorization: Bearer ${STREAMGATE_BENCH_TOKEN:-not-a-token}")
+auth=(-H "Authorization: Bearer $token")
 
 # run SCENARIO CONFIG PORT ROUND: one wrk run; appends "rps p99_us" to $work/SCENARIO.CONFIG
 run() {

@@ -4,6 +4,7 @@
 //! cargo run --release --example bench_server -- --stack bare --port 3000
 //! cargo run --release --example bench_server -- --stack full --port 3001
 //! cargo run --release --example bench_server -- --layers metrics --port 3001
+//! cargo run --release --example bench_server -- --print-token   # the Authorization token to send
 //! ```
 //!
 //! Routes: `GET /items/{id}` (a small JSON object), `POST /items` (a JSON body with `email` and
@@ -26,12 +27,37 @@ use serde::{Deserialize, Serialize};
 use streamgate::{
     Stack,
     metrics::{MetricsRecorder, metrics_route},
+    ratelimit::{Policy as RatePolicy, Quota, RateLimitLayer},
+    security::{
+        Issuer, JwtAuth, JwtKey, SecurityContextLayer,
+        jsonwebtoken::{EncodingKey, Header, encode},
+    },
     validate::{Sanitize, Valid, wire_names},
 };
 use validator::Validate;
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
-const LAYERS: [&str; 3] = ["metrics", "request_id", "validate"];
+const LAYERS: [&str; 5] = ["metrics", "ratelimit", "request_id", "security", "validate"];
+
+/// The HMAC secret and issuer of the bench token: both servers get the same `Authorization`.
+const SECRET: &[u8] = b"streamgate-bench-secret-0123456789abcdef";
+const ISSUER: &str = "https://bench.streamgate.local";
+
+/// A token the security layer accepts, valid for a day.
+fn bench_token() -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 86_400;
+    let claims =
+        serde_json::json!({"iss": ISSUER, "sub": "bench", "exp": exp, "roles": ["editor"]});
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("HS256 signing cannot fail")
+}
 
 #[derive(Debug, Serialize)]
 struct Item {
@@ -106,6 +132,10 @@ fn parse_args() -> Result<Args, String> {
                 }
                 layers = Some(chosen);
             }
+            "--print-token" => {
+                println!("{}", bench_token());
+                std::process::exit(0);
+            }
             "--port" => {
                 port = value()?.parse().map_err(|e| format!("--port: {e}"))?;
             }
@@ -131,9 +161,33 @@ fn app(layers: &BTreeSet<String>) -> Router {
     if layers.is_empty() {
         return routes.route("/metrics", metrics_route(MetricsRecorder::new()));
     }
-    let stack = Stack::new("bench")
+    let mut stack = Stack::new("bench")
         .request_ids(on("request_id"))
-        .metrics(on("metrics"));
+        .metrics(on("metrics"))
+        .no_rate_limits();
+    if on("ratelimit") {
+        // One policy per client IP, far above what one wrk client can send.
+        let limit = RateLimitLayer::builder()
+            .policy(RatePolicy::new(
+                "per-ip",
+                Quota::per_second(10_000_000).burst(10_000_000),
+            ))
+            .metrics(stack.layer_metrics())
+            .build()
+            .expect("a valid rate limit");
+        stack = stack.rate_limit(limit);
+    }
+    if on("security") {
+        let jwt = JwtAuth::builder()
+            .issuer(Issuer::new(ISSUER).key(JwtKey::hmac(SECRET)))
+            .build()
+            .expect("a valid JWT configuration");
+        let layer = SecurityContextLayer::builder()
+            .jwt(jwt)
+            .metrics(stack.layer_metrics())
+            .build();
+        stack = stack.security(layer);
+    }
     let routes = if on("metrics") {
         routes
     } else {

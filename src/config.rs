@@ -97,6 +97,11 @@ pub struct SecurityConfig {
     /// per-route policy table. Absent: no security context layer.
     #[cfg(feature = "security")]
     pub auth: Option<streamgate_security::config::AuthConfig>,
+    /// `security.rate_limiting`: the seed's `capacity` / `refill_rate` default policy (1000 and
+    /// 100/s per client IP), named policies and per-route settings. Policies keyed by user run
+    /// inside the security layer, the others outside it.
+    #[cfg(feature = "ratelimit")]
+    pub rate_limiting: streamgate_ratelimit::RateLimitConfig,
 }
 
 /// A configuration that could not be read, with where and why.

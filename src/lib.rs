@@ -28,6 +28,7 @@
 //! |---|---|---|
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
+//! | [`ratelimit`] | `ratelimit` | per-client GCRA quotas, per-route policies, IETF headers; Redis store (`redis`) |
 //! | [`security`] | `security` | security context from JWT / API keys / gateway headers, RBAC |
 //! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
 
@@ -46,6 +47,9 @@ pub use streamgate_core as core;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use streamgate_metrics as metrics;
+#[cfg(feature = "ratelimit")]
+#[doc(inline)]
+pub use streamgate_ratelimit as ratelimit;
 #[cfg(feature = "security")]
 #[doc(inline)]
 pub use streamgate_security as security;

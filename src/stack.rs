@@ -18,6 +18,7 @@ use crate::{Config, ConfigError};
 #[cfg(feature = "metrics")]
 use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
 use tower::ServiceBuilder;
+use tower_layer::Identity;
 
 /// The path of the Prometheus scrape endpoint that [`Stack::apply`] mounts.
 pub const METRICS_PATH: &str = "/metrics";
@@ -41,6 +42,9 @@ pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
     request_ids: bool,
+    /// Rate limits keyed by client IP (outside the security layer) and by user (inside it).
+    #[cfg(feature = "ratelimit")]
+    rate_limits: [Option<streamgate_ratelimit::RateLimitLayer>; 2],
     #[cfg(feature = "security")]
     security: Option<streamgate_security::SecurityContextLayer>,
     #[cfg(feature = "security")]
@@ -57,10 +61,25 @@ impl Stack {
     /// A stack for the service `service_name` (the `service_name` metric label) with the
     /// embedded defaults: in-process state, no trusted proxies.
     pub fn new(service_name: impl Into<String>) -> Self {
+        let stack = Self::without_rate_limits(service_name);
+        #[cfg(feature = "ratelimit")]
+        let stack = {
+            let layer = streamgate_ratelimit::RateLimitConfig::default()
+                .builder()
+                .and_then(|builder| builder.metrics(stack.layer_metrics()).build())
+                .expect("the seed's default rate limit is valid");
+            stack.rate_limit(layer)
+        };
+        stack
+    }
+
+    fn without_rate_limits(service_name: impl Into<String>) -> Self {
         Self {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
+            #[cfg(feature = "ratelimit")]
+            rate_limits: [None, None],
             #[cfg(feature = "security")]
             security: None,
             #[cfg(feature = "security")]
@@ -83,7 +102,8 @@ impl Stack {
         let trusted = TrustedProxies::parse(&config.security.trusted_proxies)
             .map_err(|e| ConfigError::new("config", format!("security.trusted_proxies: {e}")))?;
         let metrics = &config.monitoring.metrics;
-        let stack = Self::new(metrics.service_name.clone()).trusted_proxies(trusted);
+        let stack =
+            Self::without_rate_limits(metrics.service_name.clone()).trusted_proxies(trusted);
         #[cfg(feature = "metrics")]
         let stack = {
             let slots = 30;
@@ -93,6 +113,27 @@ impl Stack {
                 .map_err(|e| ConfigError::new("config", format!("monitoring.metrics: {e}")))?;
             let mut stack = stack.metrics_recorder(recorder);
             stack.metrics = metrics.clone();
+            stack
+        };
+        #[cfg(feature = "ratelimit")]
+        let stack = {
+            let limits = &config.security.rate_limiting;
+            let mut stack = stack;
+            if limits.enabled {
+                let (by_ip, by_user) = limits.split_by_key();
+                for (slot, part) in [by_ip, by_user].into_iter().enumerate() {
+                    if !part.has_policies() {
+                        continue;
+                    }
+                    let layer = part
+                        .builder()
+                        .and_then(|builder| builder.metrics(stack.layer_metrics()).build())
+                        .map_err(|e| {
+                            ConfigError::new("config", format!("security.rate_limiting: {e}"))
+                        })?;
+                    stack.rate_limits[slot] = Some(layer);
+                }
+            }
             stack
         };
         #[cfg(feature = "security")]
@@ -121,6 +162,28 @@ impl Stack {
     /// Whether `x-request-id` is set and propagated (default true).
     pub fn request_ids(mut self, enabled: bool) -> Self {
         self.request_ids = enabled;
+        self
+    }
+
+    /// Limits requests by client IP (or globally) before credentials are verified; replaces the
+    /// seed's default (1000 requests burst, 100/s per client IP).
+    #[cfg(feature = "ratelimit")]
+    pub fn rate_limit(mut self, layer: streamgate_ratelimit::RateLimitLayer) -> Self {
+        self.rate_limits[0] = Some(layer);
+        self
+    }
+
+    /// Limits requests by user, inside the security layer where the user is known.
+    #[cfg(feature = "ratelimit")]
+    pub fn user_rate_limit(mut self, layer: streamgate_ratelimit::RateLimitLayer) -> Self {
+        self.rate_limits[1] = Some(layer);
+        self
+    }
+
+    /// Removes both rate limits.
+    #[cfg(feature = "ratelimit")]
+    pub fn no_rate_limits(mut self) -> Self {
+        self.rate_limits = [None, None];
         self
     }
 
@@ -207,28 +270,50 @@ impl Stack {
                 .option_layer(self.request_ids.then(request_id_layer))
                 .layer(self.metrics_layer())
                 .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
-                .layer(self.security_layers())
+                .layer(self.rate_limit_layer(0))
+                .layer(self.security_context_layer())
+                .layer(self.rate_limit_layer(1))
+                .layer(self.authorize_layer())
                 .layer(self.validation_layer()),
         )
     }
 
     /// The security context, then the per-route policy table.
-    #[cfg(feature = "security")]
-    fn security_layers(
+    #[cfg(feature = "ratelimit")]
+    fn rate_limit_layer(
         &self,
-    ) -> tower_layer::Stack<
-        tower::util::Either<streamgate_security::AuthorizeLayer, tower_layer::Identity>,
-        tower::util::Either<streamgate_security::SecurityContextLayer, tower_layer::Identity>,
-    > {
-        tower_layer::Stack::new(
-            tower::util::option_layer(self.authorize.clone()),
-            tower::util::option_layer(self.security.clone()),
-        )
+        slot: usize,
+    ) -> tower::util::Either<streamgate_ratelimit::RateLimitLayer, Identity> {
+        tower::util::option_layer(self.rate_limits[slot].clone())
+    }
+
+    #[cfg(not(feature = "ratelimit"))]
+    fn rate_limit_layer(&self, _slot: usize) -> Identity {
+        Identity::new()
+    }
+
+    #[cfg(feature = "security")]
+    fn security_context_layer(
+        &self,
+    ) -> tower::util::Either<streamgate_security::SecurityContextLayer, Identity> {
+        tower::util::option_layer(self.security.clone())
     }
 
     #[cfg(not(feature = "security"))]
-    fn security_layers(&self) -> tower_layer::Identity {
-        tower_layer::Identity::new()
+    fn security_context_layer(&self) -> Identity {
+        Identity::new()
+    }
+
+    #[cfg(feature = "security")]
+    fn authorize_layer(
+        &self,
+    ) -> tower::util::Either<streamgate_security::AuthorizeLayer, Identity> {
+        tower::util::option_layer(self.authorize.clone())
+    }
+
+    #[cfg(not(feature = "security"))]
+    fn authorize_layer(&self) -> Identity {
+        Identity::new()
     }
 
     /// Hands the `Valid<T>` extractors their settings and metrics handle.
@@ -238,8 +323,8 @@ impl Stack {
     }
 
     #[cfg(not(feature = "validate"))]
-    fn validation_layer(&self) -> tower_layer::Identity {
-        tower_layer::Identity::new()
+    fn validation_layer(&self) -> Identity {
+        Identity::new()
     }
 
     #[cfg(feature = "metrics")]
@@ -258,8 +343,8 @@ impl Stack {
     }
 
     #[cfg(not(feature = "metrics"))]
-    fn metrics_layer(&self) -> tower_layer::Identity {
-        tower_layer::Identity::new()
+    fn metrics_layer(&self) -> Identity {
+        Identity::new()
     }
 
     #[cfg(feature = "metrics")]

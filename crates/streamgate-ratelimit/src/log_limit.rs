@@ -1,0 +1,54 @@
+//! At most one log line per interval for a repeating failure (a store outage must not flood
+//! the logs with one line per request).
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+/// Lets one caller through per interval.
+#[derive(Debug)]
+pub(crate) struct LogLimiter {
+    epoch: Instant,
+    interval_ms: u64,
+    next_ms: AtomicU64,
+}
+
+impl LogLimiter {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            next_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this caller may log now.
+    pub(crate) fn allow(&self) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now.saturating_add(self.interval_ms),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_per_interval() {
+        let limiter = LogLimiter::new(Duration::from_secs(3600));
+        assert!(limiter.allow());
+        assert!(!limiter.allow());
+        assert!(!limiter.allow());
+    }
+}

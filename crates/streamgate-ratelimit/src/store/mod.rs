@@ -1,0 +1,352 @@
+//! Where rate-limit state lives: the [`RateLimitStore`] trait and its in-memory implementation.
+//!
+//! ```
+//! use streamgate_ratelimit::{Check, MemoryStore, PolicyId, Quota, RateLimitKey, RateLimitStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let store = MemoryStore::builder().max_keys(10_000).build();
+//! let policy = PolicyId::next();
+//! let key = RateLimitKey::from_ip("203.0.113.7".parse().unwrap(), 64);
+//! let quota = Quota::per_second(1).burst(2);
+//! let mut allowed = 0;
+//! for _ in 0..3 {
+//!     let decisions = store.check(&[Check::consume(policy, key, quota.gcra(), 1)]).await.unwrap();
+//!     allowed += usize::from(decisions[0].is_allowed());
+//! }
+//! assert_eq!(allowed, 2);
+//! # }
+//! ```
+//!
+//! The layer hands a store one batch of [`Check`]s per request (one per policy that applies) and
+//! reads one [`Decision`] per check. A store applies the batch all-or-nothing: when one check is
+//! limited, the others take nothing. The in-memory store answers at once (a ready
+//! [`StoreFuture`], no allocation); a networked store (Redis) answers later, and the layer waits.
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicU32, Ordering},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use smallvec::SmallVec;
+
+use crate::{Gcra, RateLimitKey};
+
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
+#[doc(inline)]
+pub use memory::{MemoryStore, MemoryStoreBuilder};
+
+/// A batch of decisions, one per [`Check`], in the same order.
+pub type Decisions = SmallVec<[Decision; 2]>;
+
+/// Where rate-limit state lives: in process ([`MemoryStore`]) or shared by replicas (Redis).
+///
+/// Object safe: the layer holds an `Arc<dyn RateLimitStore>`, so a store is chosen at run time
+/// without changing the layer's type.
+pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
+    /// Tells the store a policy's name and quota before its first check (a shared store names
+    /// its keys after the policy). The default does nothing.
+    fn register_policy(&self, id: PolicyId, name: &str, quota: &crate::Quota) {
+        let _ = (id, name, quota);
+    }
+
+    /// Decides every check of one request, all-or-nothing: checks in
+    /// [`CheckMode::Consume`] take their cost only when no check of the batch is limited.
+    fn check(&self, checks: &[Check]) -> StoreFuture;
+
+    /// Charges responses that matched an outcome-based policy (after the response, whether or
+    /// not the units fit). Errors are the store's to log; the response is already sent.
+    fn record(&self, checks: &[Check]) -> StoreFuture;
+
+    /// How many keys the store tracks now, when it can say cheaply (a shared store may not).
+    fn tracked_keys(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Identifies a policy within a store. Ids are unique in the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PolicyId(u32);
+
+impl PolicyId {
+    /// A fresh id, never handed out before in this process.
+    ///
+    /// # Panics
+    /// After 65,535 ids (policies are created when layers are built, not per request).
+    #[must_use]
+    pub fn next() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            id <= u32::from(u16::MAX),
+            "more than 65535 rate-limit policies created in one process"
+        );
+        Self(id)
+    }
+
+    /// The id as a number.
+    #[must_use]
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// What a check does to the key's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckMode {
+    /// Take `cost` units if they fit.
+    Consume,
+    /// Only say whether `cost` units would fit (outcome-based policies, charged afterwards).
+    Peek,
+}
+
+/// One policy's question about one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    policy: PolicyId,
+    key: RateLimitKey,
+    gcra: Gcra,
+    cost: u32,
+    mode: CheckMode,
+}
+
+impl Check {
+    /// Take `cost` units of `key`'s bucket under `policy`, if they fit.
+    #[must_use]
+    pub fn consume(policy: PolicyId, key: RateLimitKey, gcra: Gcra, cost: u32) -> Self {
+        Self {
+            policy,
+            key,
+            gcra,
+            cost,
+            mode: CheckMode::Consume,
+        }
+    }
+
+    /// Whether `cost` units would fit, taking nothing.
+    #[must_use]
+    pub fn peek(policy: PolicyId, key: RateLimitKey, gcra: Gcra, cost: u32) -> Self {
+        Self {
+            mode: CheckMode::Peek,
+            ..Self::consume(policy, key, gcra, cost)
+        }
+    }
+
+    /// The policy.
+    #[must_use]
+    pub fn policy(&self) -> PolicyId {
+        self.policy
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn key(&self) -> RateLimitKey {
+        self.key
+    }
+
+    /// The quota's GCRA parameters.
+    #[must_use]
+    pub fn gcra(&self) -> Gcra {
+        self.gcra
+    }
+
+    /// The request's cost in quota units.
+    #[must_use]
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    /// Consume or peek.
+    #[must_use]
+    pub fn mode(&self) -> CheckMode {
+        self.mode
+    }
+}
+
+/// A store's answer to one [`Check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    allowed: bool,
+    remaining: u64,
+    reset_nanos: u64,
+    retry_after_nanos: u64,
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Decision {
+    /// The request fits; `remaining` units are left and the bucket is full again after `reset`.
+    #[must_use]
+    pub fn allowed(remaining: u64, reset: Duration) -> Self {
+        Self {
+            allowed: true,
+            remaining,
+            reset_nanos: nanos(reset),
+            retry_after_nanos: 0,
+        }
+    }
+
+    /// The request does not fit; it would after `retry_after`. `remaining` units are left (fewer
+    /// than the request costs) and the bucket is full again after `reset`.
+    #[must_use]
+    pub fn limited(retry_after: Duration, reset: Duration, remaining: u64) -> Self {
+        Self {
+            allowed: false,
+            remaining,
+            reset_nanos: nanos(reset),
+            retry_after_nanos: nanos(retry_after),
+        }
+    }
+
+    /// Whether the request fits.
+    #[must_use]
+    pub fn is_allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// Units left after this decision.
+    #[must_use]
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Time until the bucket is full again.
+    #[must_use]
+    pub fn reset(&self) -> Duration {
+        Duration::from_nanos(self.reset_nanos)
+    }
+
+    /// Time until a limited request would fit (zero when allowed).
+    #[must_use]
+    pub fn retry_after(&self) -> Duration {
+        Duration::from_nanos(self.retry_after_nanos)
+    }
+}
+
+/// A store could not decide (a shared store unreachable or too slow).
+///
+/// The layer then fails open or closed as configured, and counts it.
+#[derive(Debug)]
+pub struct StoreError {
+    message: Box<str>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error with a message (never a key or a secret).
+    #[must_use]
+    pub fn new(message: impl Into<Box<str>>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error caused by `source`.
+    #[must_use]
+    pub fn with_source(
+        message: impl Into<Box<str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The result of a store call.
+pub type StoreResult = Result<Decisions, StoreError>;
+
+/// The future a store returns: ready at once (in-memory) or boxed (networked).
+pub struct StoreFuture {
+    state: FutureState,
+}
+
+enum FutureState {
+    Ready(Option<StoreResult>),
+    Pending(Pin<Box<dyn Future<Output = StoreResult> + Send>>),
+}
+
+impl fmt::Debug for StoreFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            FutureState::Ready(_) => "ready",
+            FutureState::Pending(_) => "pending",
+        };
+        f.debug_struct("StoreFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl StoreFuture {
+    /// An answer known now.
+    #[must_use]
+    pub fn ready(result: StoreResult) -> Self {
+        Self {
+            state: FutureState::Ready(Some(result)),
+        }
+    }
+
+    /// An answer that comes later.
+    #[must_use]
+    pub fn boxed(future: impl Future<Output = StoreResult> + Send + 'static) -> Self {
+        Self {
+            state: FutureState::Pending(Box::pin(future)),
+        }
+    }
+
+    /// Takes the answer if it is known without waiting.
+    pub fn take_ready(&mut self) -> Option<StoreResult> {
+        match &mut self.state {
+            FutureState::Ready(result) => result.take(),
+            FutureState::Pending(_) => None,
+        }
+    }
+}
+
+impl Future for StoreFuture {
+    type Output = StoreResult;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StoreResult> {
+        match &mut self.get_mut().state {
+            FutureState::Ready(result) => {
+                Poll::Ready(result.take().unwrap_or_else(|| {
+                    Err(StoreError::new("store future polled after completion"))
+                }))
+            }
+            FutureState::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
