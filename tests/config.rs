@@ -80,3 +80,14 @@ async fn disabled_metrics_mount_no_endpoint_and_record_nothing() {
     assert_eq!(served.get("/metrics").await.status, 404);
     assert!(stack.recorder().snapshot().histograms.is_empty());
 }
+
+#[test]
+fn the_readme_yaml_example_parses() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let config = Config::from_yaml_str("README.md", &readme[start..end]).unwrap();
+    assert_eq!(config.security.trusted_proxies, ["10.0.0.0/8"]);
+    assert_eq!(config.security.rate_limiting.capacity, 1000);
+    assert!(config.security.auth.is_some());
+}
