@@ -8,10 +8,15 @@
 //! ```
 //!
 //! It stores file metadata with an owner wallet (in memory), fetches it by id and lists it by
-//! owner:
+//! owner. Reads are public; uploading needs the `files:write` permission, which the `uploader`
+//! role has: at start the service prints a token with that role (signed with a key made for this
+//! run). Bodies are sanitized and validated; every client IP is rate limited with the seed's
+//! defaults; every request is measured at `/metrics`.
 //!
 //! ```text
-//! curl -s -XPOST localhost:8080/files -H 'content-type: application/json' \
+//! TOKEN=...   # printed at start
+//! curl -s -XPOST localhost:8080/files -H "authorization: Bearer $TOKEN" \
+//!   -H 'content-type: application/json' \
 //!   -d '{"name":"cat.png","size_bytes":1024,"content_type":"image/png",
 //!        "owner":"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}'
 //! curl -s localhost:8080/files/<id>
@@ -37,9 +42,15 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use streamgate::{
     Config, Stack,
-    core::{EthAddress, Problem},
+    core::{EthAddress, Problem, SecurityContext},
+    security::{
+        Issuer, JwtAuth, JwtKey, Policy, Rbac, Role, RouteTable, SecurityContextLayer,
+        jsonwebtoken::{EncodingKey, Header, encode},
+    },
+    validate::{Sanitize, Sanitizer, Valid, validate_address, wire_names},
 };
 use uuid::Uuid;
+use validator::Validate;
 
 /// What the service knows about one uploaded file.
 #[derive(Debug, Clone, Serialize)]
@@ -53,14 +64,28 @@ struct FileMetadata {
 }
 
 /// The body of `POST /files`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 struct NewFile {
+    #[validate(length(min = 1, max = 255))]
     name: String,
+    #[validate(range(min = 1, max = 10_737_418_240_u64))]
     size_bytes: u64,
+    #[validate(length(min = 3, max = 127))]
     content_type: String,
+    #[validate(custom(function = validate_address))]
     owner: String,
 }
+
+impl Sanitize for NewFile {
+    fn sanitize(&mut self) {
+        Sanitizer::TEXT.max_chars(255).apply(&mut self.name);
+        Sanitizer::IDENTIFIER.apply(&mut self.content_type);
+        Sanitizer::IDENTIFIER.apply(&mut self.owner);
+    }
+}
+
+wire_names!(NewFile {});
 
 #[derive(Debug, Default)]
 struct Files {
@@ -76,14 +101,16 @@ fn bad_request(detail: String) -> Response {
         .into_response()
 }
 
-async fn create_file(State(store): State<Store>, Json(new): Json<NewFile>) -> Response {
+async fn create_file(
+    State(store): State<Store>,
+    uploader: SecurityContext,
+    Valid(Json(new)): Valid<Json<NewFile>>,
+) -> Response {
     let owner = match EthAddress::parse(&new.owner) {
         Ok(owner) => owner,
         Err(reason) => return bad_request(format!("owner: {reason}")),
     };
-    if new.name.trim().is_empty() || new.name.len() > 255 {
-        return bad_request("name: between 1 and 255 characters".to_owned());
-    }
+    tracing::info!(uploader = uploader.user_id(), %owner, "file registered");
     let metadata = FileMetadata {
         id: Uuid::now_v7(),
         name: new.name,
@@ -155,9 +182,58 @@ fn setup() -> Result<(SocketAddr, Stack), String> {
             let config = Config::from_file(&path).map_err(|e| e.to_string())?;
             Stack::from_config(&config).map_err(|e| e.to_string())?
         }
-        None => Stack::new("upload"),
+        None => demo_stack(),
     };
     Ok((addr, stack))
+}
+
+const DEMO_ISSUER: &str = "https://demo.streamgate.local";
+
+/// The embedded defaults plus a security context: JWTs signed with a key made for this run,
+/// reads public, uploads for `uploader`s. Prints a token to try it with.
+fn demo_stack() -> Stack {
+    let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let jwt = JwtAuth::builder()
+        .issuer(Issuer::new(DEMO_ISSUER).key(JwtKey::hmac(secret.as_bytes())))
+        .build()
+        .expect("a valid demo JWT configuration");
+    let rbac = Rbac::builder()
+        .role(Role::new("reader").permissions(["files:read"]))
+        .role(
+            Role::new("uploader")
+                .inherits("reader")
+                .permissions(["files:write"]),
+        )
+        .build()
+        .expect("a valid role table");
+    let stack = Stack::new("upload");
+    let security = SecurityContextLayer::builder()
+        .jwt(jwt)
+        .allow_anonymous(true)
+        .metrics(stack.layer_metrics())
+        .build();
+    let routes = RouteTable::new()
+        .route_method(
+            axum::http::Method::POST,
+            "/files",
+            Policy::permission("files:write"),
+        )
+        .route("/files/{id}", Policy::Public)
+        .route("/owners/{owner}/files", Policy::Public);
+    let exp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 3600;
+    let claims = serde_json::json!({"iss": DEMO_ISSUER, "sub": "demo-uploader", "exp": exp, "roles": ["uploader"]});
+    match encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    ) {
+        Ok(token) => println!("demo token (role uploader, valid 1h): {token}"),
+        Err(error) => eprintln!("upload_service: cannot sign the demo token: {error}"),
+    }
+    stack.security(security).authorize(rbac.route_table(routes))
 }
 
 #[tokio::main]
