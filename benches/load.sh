@@ -36,7 +36,13 @@ cargo build --release --example bench_server --quiet
 server=target/release/examples/bench_server
 work=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    rm -rf "${TMPDIR:-/tmp}/streamgate-bench-audit-$pid"
+  done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi

@@ -26,6 +26,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use streamgate::{
     Stack,
+    audit::{AuditLogger, FileSink, FileSinkConfig, SigningKey},
     metrics::{MetricsRecorder, metrics_route},
     ratelimit::{Policy as RatePolicy, Quota, RateLimitLayer},
     security::{
@@ -37,7 +38,14 @@ use streamgate::{
 use validator::Validate;
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
-const LAYERS: [&str; 5] = ["metrics", "ratelimit", "request_id", "security", "validate"];
+const LAYERS: [&str; 6] = [
+    "audit",
+    "metrics",
+    "ratelimit",
+    "request_id",
+    "security",
+    "validate",
+];
 
 /// The HMAC secret and issuer of the bench token: both servers get the same `Authorization`.
 const SECRET: &[u8] = b"streamgate-bench-secret-0123456789abcdef";
@@ -148,6 +156,7 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// The router; call inside the runtime (the audit writer is a tokio task).
 fn app(layers: &BTreeSet<String>) -> Router {
     let on = |layer: &str| layers.contains(layer);
     let create = if on("validate") {
@@ -176,6 +185,19 @@ fn app(layers: &BTreeSet<String>) -> Router {
             .build()
             .expect("a valid rate limit");
         stack = stack.rate_limit(limit);
+    }
+    if on("audit") {
+        // The default policy: POST /items is recorded, GET /items/{id} is not. The file sink
+        // writes to a temporary directory named after the process (load.sh removes it).
+        let dir =
+            std::env::temp_dir().join(format!("streamgate-bench-audit-{}", std::process::id()));
+        let key = SigningKey::new(&[7; 32]).expect("a 32-byte key");
+        let sink = FileSink::open(FileSinkConfig::new(dir, key)).expect("an audit directory");
+        let logger = AuditLogger::builder()
+            .sink(sink)
+            .metrics(stack.layer_metrics())
+            .start();
+        stack = stack.audit(logger);
     }
     if on("security") {
         let jwt = JwtAuth::builder()

@@ -11,7 +11,9 @@
 //! owner. Reads are public; uploading needs the `files:write` permission, which the `uploader`
 //! role has: at start the service prints a token with that role (signed with a key made for this
 //! run). Bodies are sanitized and validated; every client IP is rate limited with the seed's
-//! defaults; every request is measured at `/metrics`.
+//! defaults; every request is measured at `/metrics`; uploads and refusals are written to a
+//! hash-chained, signed audit trail in a temporary directory (printed at start, with the command
+//! that verifies it). The service flushes the trail when stopped with Ctrl-C.
 //!
 //! ```text
 //! TOKEN=...   # printed at start
@@ -42,6 +44,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use streamgate::{
     Config, Stack,
+    audit::{AuditLogger, FileSink, FileSinkConfig, SigningKey},
     core::{EthAddress, Problem, SecurityContext},
     security::{
         Issuer, JwtAuth, JwtKey, Policy, Rbac, Role, RouteTable, SecurityContextLayer,
@@ -233,7 +236,35 @@ fn demo_stack() -> Stack {
         Ok(token) => println!("demo token (role uploader, valid 1h): {token}"),
         Err(error) => eprintln!("upload_service: cannot sign the demo token: {error}"),
     }
-    stack.security(security).authorize(rbac.route_table(routes))
+    let stack = stack.security(security).authorize(rbac.route_table(routes));
+    match demo_audit_logger(&stack) {
+        Ok(logger) => stack.audit(logger),
+        Err(message) => {
+            eprintln!("upload_service: audit trail off: {message}");
+            stack
+        }
+    }
+}
+
+/// A signed file audit trail in a fresh temporary directory, with a key from
+/// `STREAMGATE_AUDIT_KEY` (hex) or, for this demo only, one made for this run.
+fn demo_audit_logger(stack: &Stack) -> Result<AuditLogger, String> {
+    let key_hex = std::env::var("STREAMGATE_AUDIT_KEY")
+        .unwrap_or_else(|_| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
+    let key_bytes =
+        hex::decode(key_hex.trim()).map_err(|e| format!("STREAMGATE_AUDIT_KEY is not hex: {e}"))?;
+    let key = SigningKey::new(&key_bytes).map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("streamgate-demo-audit-{}", std::process::id()));
+    let sink = FileSink::open(FileSinkConfig::new(dir.clone(), key)).map_err(|e| e.to_string())?;
+    println!(
+        "audit trail: {} (verify: STREAMGATE_AUDIT_KEY={key_hex} cargo run -p streamgate-audit -- verify {})",
+        dir.display(),
+        dir.display()
+    );
+    Ok(AuditLogger::builder()
+        .sink(sink)
+        .metrics(stack.layer_metrics())
+        .start())
 }
 
 #[tokio::main]
@@ -271,7 +302,15 @@ async fn main() -> ExitCode {
     println!("  GET  http://{addr}/metrics");
     println!("  GET  http://{addr}/health/live");
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    match axum::serve(listener, app).await {
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    if let Some(logger) = stack.audit_logger() {
+        logger.shutdown().await;
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("upload_service: {error}");

@@ -102,6 +102,76 @@ pub struct SecurityConfig {
     /// inside the security layer, the others outside it.
     #[cfg(feature = "ratelimit")]
     pub rate_limiting: streamgate_ratelimit::RateLimitConfig,
+    /// `security.audit_logging`: where audit events go and how long they are kept.
+    #[cfg(feature = "audit")]
+    pub audit_logging: AuditLoggingConfig,
+}
+
+/// Where audit events are written.
+#[cfg(feature = "audit")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditSinkKind {
+    /// Structured `tracing` events (target `streamgate::audit`); needs no setup.
+    #[default]
+    Tracing,
+    /// Hash-chained, signed JSON-lines files in `dir`, verifiable with `streamgate-audit verify`;
+    /// the signing key (hex, at least 16 bytes) is read from the variable `key_env`.
+    File,
+}
+
+/// `security.audit_logging`.
+#[cfg(feature = "audit")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AuditLoggingConfig {
+    /// Whether requests are audited (default true, as in the seed).
+    pub enabled: bool,
+    /// The sink (default `tracing`).
+    pub sink: AuditSinkKind,
+    /// The directory of the file sink (default `audit`).
+    pub dir: std::path::PathBuf,
+    /// The environment variable holding the file sink's signing key, hex (default
+    /// `STREAMGATE_AUDIT_KEY`). Keys never live in the configuration file.
+    pub key_env: String,
+    /// How long the file sink keeps events (default 30d).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Events the queue holds before `when_full` applies (default 65536).
+    pub queue_capacity: usize,
+    /// What a full queue does: `block` (default, nothing is lost) or `drop_oldest` (counted in
+    /// `streamgate_audit_dropped_total`).
+    pub when_full: AuditWhenFull,
+}
+
+/// `security.audit_logging.when_full`.
+#[cfg(feature = "audit")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditWhenFull {
+    /// Requests wait for room: nothing is lost.
+    #[default]
+    Block,
+    /// The oldest queued event is dropped and counted.
+    DropOldest,
+}
+
+#[cfg(feature = "audit")]
+impl Default for AuditLoggingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sink: AuditSinkKind::Tracing,
+            dir: "audit".into(),
+            key_env: "STREAMGATE_AUDIT_KEY".to_owned(),
+            retention: Duration::from_secs(30 * 86_400),
+            queue_capacity: 65_536,
+            when_full: AuditWhenFull::Block,
+        }
+    }
 }
 
 /// A configuration that could not be read, with where and why.

@@ -27,6 +27,7 @@
 //! | module | feature | what it does |
 //! |---|---|---|
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
+//! | [`audit`] | `audit` | audit layer and logger, redaction, hash-chained signed file, `verify`; PostgreSQL sink (`postgres`) |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
 //! | [`ratelimit`] | `ratelimit` | per-client GCRA quotas, per-route policies, IETF headers; Redis store (`redis`) |
 //! | [`security`] | `security` | security context from JWT / API keys / gateway headers, RBAC |
@@ -35,6 +36,9 @@
 mod config;
 mod stack;
 
+#[cfg(feature = "audit")]
+#[doc(inline)]
+pub use config::{AuditLoggingConfig, AuditSinkKind, AuditWhenFull};
 #[doc(inline)]
 pub use config::{
     Config, ConfigError, ENV_PREFIX, MetricsConfig, MonitoringConfig, SecurityConfig,
@@ -42,6 +46,9 @@ pub use config::{
 
 #[doc(inline)]
 pub use stack::{LIVE_PATH, METRICS_PATH, Stack};
+#[cfg(feature = "audit")]
+#[doc(inline)]
+pub use streamgate_audit as audit;
 #[doc(inline)]
 pub use streamgate_core as core;
 #[cfg(feature = "metrics")]

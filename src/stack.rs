@@ -42,6 +42,8 @@ pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
     request_ids: bool,
+    #[cfg(feature = "audit")]
+    audit: Option<(streamgate_audit::AuditLayer, streamgate_audit::AuditLogger)>,
     /// Rate limits keyed by client IP (outside the security layer) and by user (inside it).
     #[cfg(feature = "ratelimit")]
     rate_limits: [Option<streamgate_ratelimit::RateLimitLayer>; 2],
@@ -78,6 +80,8 @@ impl Stack {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
+            #[cfg(feature = "audit")]
+            audit: None,
             #[cfg(feature = "ratelimit")]
             rate_limits: [None, None],
             #[cfg(feature = "security")]
@@ -136,6 +140,16 @@ impl Stack {
             }
             stack
         };
+        #[cfg(feature = "audit")]
+        let stack = {
+            let audit = &config.security.audit_logging;
+            if audit.enabled {
+                let logger = audit_logger(audit, stack.layer_metrics())?;
+                stack.audit(logger)
+            } else {
+                stack
+            }
+        };
         #[cfg(feature = "security")]
         let stack = match &config.security.auth {
             None => stack,
@@ -163,6 +177,35 @@ impl Stack {
     pub fn request_ids(mut self, enabled: bool) -> Self {
         self.request_ids = enabled;
         self
+    }
+
+    /// Records requests into `logger` by the default policy (authentication and authorization
+    /// outcomes, data changes, security refusals; plain reads are not recorded). For another
+    /// policy, build the layer yourself and use [`Stack::audit_layer`].
+    #[cfg(feature = "audit")]
+    pub fn audit(self, logger: streamgate_audit::AuditLogger) -> Self {
+        let layer = streamgate_audit::AuditLayer::new(logger.clone());
+        self.audit_layer(layer, logger)
+    }
+
+    /// Records requests with `layer`, whose logger is `logger` (kept for
+    /// [`Stack::audit_logger`]).
+    #[cfg(feature = "audit")]
+    pub fn audit_layer(
+        mut self,
+        layer: streamgate_audit::AuditLayer,
+        logger: streamgate_audit::AuditLogger,
+    ) -> Self {
+        self.audit = Some((layer, logger));
+        self
+    }
+
+    /// The audit logger, for the seed's queries and for `shutdown().await` (which flushes every
+    /// queued event) when the server stops.
+    #[cfg(feature = "audit")]
+    #[must_use]
+    pub fn audit_logger(&self) -> Option<&streamgate_audit::AuditLogger> {
+        self.audit.as_ref().map(|(_, logger)| logger)
     }
 
     /// Limits requests by client IP (or globally) before credentials are verified; replaces the
@@ -270,6 +313,7 @@ impl Stack {
                 .option_layer(self.request_ids.then(request_id_layer))
                 .layer(self.metrics_layer())
                 .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
+                .layer(self.audit_request_layer())
                 .layer(self.rate_limit_layer(0))
                 .layer(self.security_context_layer())
                 .layer(self.rate_limit_layer(1))
@@ -279,6 +323,16 @@ impl Stack {
     }
 
     /// The security context, then the per-route policy table.
+    #[cfg(feature = "audit")]
+    fn audit_request_layer(&self) -> tower::util::Either<streamgate_audit::AuditLayer, Identity> {
+        tower::util::option_layer(self.audit.as_ref().map(|(layer, _)| layer.clone()))
+    }
+
+    #[cfg(not(feature = "audit"))]
+    fn audit_request_layer(&self) -> Identity {
+        Identity::new()
+    }
+
     #[cfg(feature = "ratelimit")]
     fn rate_limit_layer(
         &self,
@@ -359,4 +413,51 @@ impl Stack {
             drop(self.recorder.spawn_upkeep(period));
         }
     }
+}
+
+/// Starts the audit logger `config` describes.
+#[cfg(feature = "audit")]
+fn audit_logger(
+    config: &crate::AuditLoggingConfig,
+    metrics: streamgate_core::MetricsHandle,
+) -> Result<streamgate_audit::AuditLogger, ConfigError> {
+    use streamgate_audit::{
+        AuditLogger, FileSink, FileSinkConfig, SigningKey, TracingSink, WhenFull,
+    };
+
+    let fail =
+        |message: String| ConfigError::new("config", format!("security.audit_logging: {message}"));
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(fail(
+            "the audit writer runs on tokio: build the stack inside the runtime".to_owned(),
+        ));
+    }
+    let builder = AuditLogger::builder()
+        .capacity(config.queue_capacity.max(1))
+        .when_full(match config.when_full {
+            crate::AuditWhenFull::Block => WhenFull::Block,
+            crate::AuditWhenFull::DropOldest => WhenFull::DropOldest,
+        })
+        .metrics(metrics);
+    let builder = match config.sink {
+        crate::AuditSinkKind::Tracing => builder.sink(TracingSink::new()),
+        crate::AuditSinkKind::File => {
+            let hex_key = std::env::var(&config.key_env).map_err(|_| {
+                fail(format!(
+                    "the file sink signs with a key from the environment variable {}, which is not set",
+                    config.key_env
+                ))
+            })?;
+            let bytes = hex::decode(hex_key.trim())
+                .map_err(|e| fail(format!("{} is not hex: {e}", config.key_env)))?;
+            let key =
+                SigningKey::new(&bytes).map_err(|e| fail(format!("{}: {e}", config.key_env)))?;
+            let sink_config =
+                FileSinkConfig::new(config.dir.clone(), key).retention(Some(config.retention));
+            let sink = FileSink::open(sink_config)
+                .map_err(|e| fail(format!("cannot open {}: {e}", config.dir.display())))?;
+            builder.sink(sink)
+        }
+    };
+    Ok(builder.start())
 }

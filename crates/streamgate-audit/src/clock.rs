@@ -1,0 +1,239 @@
+//! The audit clock (wall time that follows tokio's clock, so paused-time tests move it) and the
+//! RFC 3339 millisecond timestamps of the records.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+/// Wall-clock time derived from tokio's [`Instant`]: a fixed starting time plus the tokio time
+/// elapsed since the clock was made.
+///
+/// In production this is the system clock (read once) advanced by the monotonic clock; in tests
+/// with paused tokio time, `tokio::time::advance` moves it, so rotation by day and retention can be
+/// tested without waiting. Cheap to copy.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use streamgate_audit::AuditClock;
+///
+/// let clock = AuditClock::starting_at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// assert!(clock.now() >= UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AuditClock {
+    base_system: SystemTime,
+    base_instant: Instant,
+}
+
+impl Default for AuditClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuditClock {
+    /// A clock that starts at the current system time.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::now())
+    }
+
+    /// A clock that reads `start` now and advances with tokio's clock.
+    #[must_use]
+    pub fn starting_at(start: SystemTime) -> Self {
+        Self {
+            base_system: start,
+            base_instant: Instant::now(),
+        }
+    }
+
+    /// The current wall-clock time.
+    #[must_use]
+    pub fn now(&self) -> SystemTime {
+        self.at(Instant::now())
+    }
+
+    /// The wall-clock time at tokio instant `instant`.
+    #[must_use]
+    pub fn at(&self, instant: Instant) -> SystemTime {
+        match instant.checked_duration_since(self.base_instant) {
+            Some(elapsed) => self.base_system + elapsed,
+            None => self.base_system - self.base_instant.duration_since(instant),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for times before it).
+#[must_use]
+pub(crate) fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Days since the Unix epoch of a UTC time.
+pub(crate) fn unix_day(time: SystemTime) -> u64 {
+    unix_millis(time) / 86_400_000
+}
+
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let yoe = year - era * 400;
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Length of a formatted timestamp: `2026-11-26T03:17:05.123Z`.
+pub(crate) const TIMESTAMP_LEN: usize = 24;
+
+/// Formats `time` as RFC 3339 UTC with milliseconds, `2026-11-26T03:17:05.123Z`.
+pub(crate) fn format_rfc3339_millis(time: SystemTime) -> [u8; TIMESTAMP_LEN] {
+    let millis = unix_millis(time);
+    let days = (millis / 86_400_000) as i64;
+    let in_day = millis % 86_400_000;
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s, ms) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let year = year.clamp(0, 9999) as u64;
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, u64::from(month));
+    put(8, 2, u64::from(day));
+    put(11, 2, h);
+    put(14, 2, m);
+    put(17, 2, s);
+    put(20, 3, ms);
+    out
+}
+
+/// The formatted timestamp as a `String`.
+pub(crate) fn rfc3339_string(time: SystemTime) -> String {
+    String::from_utf8_lossy(&format_rfc3339_millis(time)).into_owned()
+}
+
+/// Parses the timestamps this crate writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`; the fraction may have 0
+/// to 9 digits).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() < 20 || *b.last()? != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u64> {
+        let part = b.get(range)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(
+            part.iter()
+                .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0')),
+        )
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut nanos = 0u64;
+    let rest = &b[19..b.len() - 1];
+    if !rest.is_empty() {
+        if rest[0] != b'.' || rest.len() < 2 || rest.len() > 10 {
+            return None;
+        }
+        let digits = num(20..b.len() - 1)?;
+        nanos = digits * 10u64.pow(u32::try_from(10 - rest.len()).ok()?);
+    }
+    let days = days_from_civil(year as i64, month as u32, day as u32);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + s;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
+}
+
+/// `serde` helpers for RFC 3339 millisecond timestamps.
+pub(crate) mod serde_rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(crate) fn serialize<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = super::format_rfc3339_millis(*time);
+        s.serialize_str(std::str::from_utf8(&bytes).unwrap_or("1970-01-01T00:00:00.000Z"))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse_rfc3339(&text)
+            .ok_or_else(|| D::Error::custom("expected an RFC 3339 UTC timestamp"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_known_instants() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_127_025_123);
+        let text = rfc3339_string(t);
+        assert_eq!(text, "2025-11-26T03:17:05.123Z");
+        assert_eq!(parse_rfc3339(&text), Some(t));
+        assert_eq!(rfc3339_string(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339_string(leap), "2000-02-29T00:00:00.000Z");
+        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(leap));
+    }
+
+    #[test]
+    fn round_trips_every_day_for_centuries() {
+        for day in (0..80_000i64).step_by(7) {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+    }
+
+    #[test]
+    fn rejects_other_shapes() {
+        for bad in [
+            "",
+            "2025-11-26",
+            "2025-11-26T03:17:05+01:00",
+            "2025-13-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clock_follows_paused_tokio_time() {
+        let start = UNIX_EPOCH + Duration::from_secs(1000);
+        let clock = AuditClock::starting_at(start);
+        tokio::time::advance(Duration::from_secs(86_400)).await;
+        assert_eq!(clock.now(), start + Duration::from_secs(86_400));
+    }
+}

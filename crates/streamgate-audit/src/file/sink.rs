@@ -1,0 +1,492 @@
+//! The file sink's writer side.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use crate::{
+    clock::{AuditClock, format_rfc3339_millis, rfc3339_string, unix_day},
+    event::AuditEvent,
+    file::{
+        SigningKey,
+        head::Head,
+        naming::{self, LogFile},
+        query::FileQuery,
+        record::{self, GENESIS},
+    },
+    sink::{AuditQuery, AuditSink, SinkError, SinkFuture},
+};
+
+/// The default size at which a file is rotated: 64 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default retention: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+/// Where and how the file sink writes. See the [module docs](crate::file).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FileSinkConfig {
+    dir: PathBuf,
+    key: SigningKey,
+    max_file_bytes: u64,
+    rotate_daily: bool,
+    retention: Option<Duration>,
+    checkpoint_every: u64,
+    checkpoint_interval: Duration,
+    clock: AuditClock,
+    sync: bool,
+}
+
+impl FileSinkConfig {
+    /// Logs into directory `dir` (created if missing), signing with `key`.
+    pub fn new(dir: impl Into<PathBuf>, key: SigningKey) -> Self {
+        Self {
+            dir: dir.into(),
+            key,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            rotate_daily: true,
+            retention: Some(DEFAULT_RETENTION),
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            clock: AuditClock::new(),
+            sync: false,
+        }
+    }
+
+    /// Rotates when a file reaches `bytes` (default 64 MiB).
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes.max(1024);
+        self
+    }
+
+    /// Whether a new file starts at each UTC midnight (default `true`).
+    pub fn rotate_daily(mut self, on: bool) -> Self {
+        self.rotate_daily = on;
+        self
+    }
+
+    /// Removes files whose every record is older than `retention` (default 30 days); `None`
+    /// keeps everything.
+    pub fn retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Writes a signed checkpoint after every `records` records (default 1000).
+    pub fn checkpoint_every(mut self, records: u64) -> Self {
+        self.checkpoint_every = records.max(1);
+        self
+    }
+
+    /// Writes a signed checkpoint when this long has passed since the last one and records
+    /// were written (default 60 s).
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval;
+        self
+    }
+
+    /// The clock for file names, rotation, checkpoints and retention.
+    pub fn clock(mut self, clock: AuditClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether every batch is synced to disk (`fsync`) before the head moves (default `false`:
+    /// the operating system writes it back).
+    pub fn sync(mut self, on: bool) -> Self {
+        self.sync = on;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    /// The sequence number of the next record.
+    next_seq: u64,
+    /// The hash of the last record.
+    hash: [u8; 32],
+    since_checkpoint: u64,
+    last_checkpoint: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+struct FileMeta {
+    index: u64,
+    day: u64,
+    path: PathBuf,
+    /// Bytes on disk.
+    len: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    meta: FileMeta,
+    chain: Chain,
+}
+
+/// The hash-chained JSON-lines sink. See the [module docs](crate::file).
+///
+/// It writes with blocking file I/O from the logger's background task: one `write` per batch
+/// into the page cache (plus an `fsync` when [`sync`](FileSinkConfig::sync) is on) and the head
+/// file's replacement, so the runtime thread is held for the length of those calls only.
+#[derive(Debug)]
+pub struct FileSink {
+    config: FileSinkConfig,
+    file: File,
+    meta: FileMeta,
+    chain: Chain,
+    committed: Snapshot,
+    first_file: u64,
+    needs_rollback: bool,
+    buf: Vec<u8>,
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).open(path)
+}
+
+impl FileSink {
+    /// Opens (or creates) the log in the configured directory. An existing log is continued in
+    /// a new file anchored to its last complete record.
+    ///
+    /// # Errors
+    /// When the directory or its files cannot be read or written.
+    pub fn open(config: FileSinkConfig) -> io::Result<Self> {
+        fs::create_dir_all(&config.dir)?;
+        let mut files = naming::list(&config.dir)?;
+        // A file left empty by a crash right after it was created holds nothing to continue.
+        while let Some(last) = files.last() {
+            if fs::metadata(&last.path)?.len() > 0 {
+                break;
+            }
+            fs::remove_file(&last.path)?;
+            files.pop();
+        }
+        let head = Head::read(&config.dir).ok().flatten();
+        let now = config.clock.now();
+        let (first_file, index, next_seq, hash) = match files.last() {
+            None => (1, 1, 0, GENESIS),
+            Some(last) => {
+                let (seq, hash) = last_record(last)?;
+                let first = head
+                    .map(|h| h.first_file)
+                    .or_else(|| files.first().map(|f| f.index))
+                    .unwrap_or(last.index);
+                (first, last.index + 1, seq + 1, hash)
+            }
+        };
+        let chain = Chain {
+            next_seq,
+            hash,
+            since_checkpoint: 0,
+            last_checkpoint: now,
+        };
+        let (file, meta) = create_file(&config.dir, index, now)?;
+        let mut sink = Self {
+            committed: Snapshot {
+                meta: meta.clone(),
+                chain,
+            },
+            config,
+            file,
+            meta,
+            chain,
+            first_file,
+            needs_rollback: false,
+            buf: Vec::with_capacity(1 << 20),
+        };
+        let ts = format_rfc3339_millis(now);
+        sink.chain.hash = record::file_start(&mut sink.buf, sink.chain.next_seq, &hash, index, &ts);
+        sink.chain.next_seq += 1;
+        sink.commit(now)?;
+        Ok(sink)
+    }
+
+    /// A reader over this sink's directory.
+    #[must_use]
+    pub fn reader(&self) -> FileQuery {
+        FileQuery::new(self.config.dir.clone())
+    }
+
+    fn append_event(&mut self, event: &AuditEvent) {
+        let start = record::begin(
+            &mut self.buf,
+            self.chain.next_seq,
+            &self.chain.hash,
+            "event",
+        );
+        self.buf.extend_from_slice(b",\"event\":");
+        crate::event_json::write_event(&mut self.buf, event);
+        self.chain.hash = record::finish(&mut self.buf, start);
+        self.chain.next_seq += 1;
+        self.chain.since_checkpoint += 1;
+    }
+
+    fn append_checkpoint(&mut self, now: SystemTime) {
+        let ts = format_rfc3339_millis(now);
+        self.chain.hash = record::checkpoint(
+            &mut self.buf,
+            self.chain.next_seq,
+            &self.chain.hash,
+            &ts,
+            &self.config.key,
+        );
+        self.chain.next_seq += 1;
+        self.chain.since_checkpoint = 0;
+        self.chain.last_checkpoint = now;
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            self.meta.len += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the current file with a checkpoint and starts the next one.
+    fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
+        self.append_checkpoint(now);
+        self.flush_buf()?;
+        if self.config.sync {
+            self.file.sync_data()?;
+        }
+        let (file, meta) = create_file(&self.config.dir, self.meta.index + 1, now)?;
+        self.file = file;
+        self.meta = meta;
+        let ts = format_rfc3339_millis(now);
+        self.chain.hash = record::file_start(
+            &mut self.buf,
+            self.chain.next_seq,
+            &self.chain.hash,
+            self.meta.index,
+            &ts,
+        );
+        self.chain.next_seq += 1;
+        Ok(())
+    }
+
+    /// Writes what is buffered and moves the signed head to it.
+    fn commit(&mut self, now: SystemTime) -> io::Result<()> {
+        self.flush_buf()?;
+        if self.config.sync {
+            self.file.sync_data()?;
+        }
+        let head = Head::new(
+            self.first_file,
+            self.meta.index,
+            self.chain.next_seq - 1,
+            record::hex32(&self.chain.hash),
+            rfc3339_string(now),
+            &self.config.key,
+        );
+        head.write(&self.config.dir, self.config.sync)?;
+        self.committed = Snapshot {
+            meta: self.meta.clone(),
+            chain: self.chain,
+        };
+        Ok(())
+    }
+
+    /// Undoes everything after the last commit, so a retried batch is written exactly once.
+    fn rollback(&mut self) -> io::Result<()> {
+        self.needs_rollback = true;
+        self.buf.clear();
+        if self.meta.index != self.committed.meta.index {
+            for index in self.committed.meta.index + 1..=self.meta.index {
+                if let Some(file) = naming::list(&self.config.dir)?
+                    .into_iter()
+                    .find(|f| f.index == index)
+                {
+                    fs::remove_file(file.path)?;
+                }
+            }
+            self.file = open_append(&self.committed.meta.path)?;
+        }
+        self.file.set_len(self.committed.meta.len)?;
+        self.meta = self.committed.meta.clone();
+        self.chain = self.committed.chain;
+        self.needs_rollback = false;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, events: &[AuditEvent]) -> io::Result<()> {
+        if self.needs_rollback {
+            self.rollback()?;
+        }
+        let now = self.config.clock.now();
+        let first_index = self.meta.index;
+        if self.config.rotate_daily && unix_day(now) != self.meta.day {
+            self.rotate(now)?;
+        }
+        let max = self.config.max_file_bytes;
+        let every = self.config.checkpoint_every;
+        for event in events {
+            if self.meta.len + self.buf.len() as u64 >= max {
+                self.rotate(now)?;
+            }
+            self.append_event(event);
+            if self.chain.since_checkpoint >= every {
+                self.append_checkpoint(now);
+            }
+            if self.buf.len() >= 1 << 20 {
+                self.flush_buf()?;
+            }
+        }
+        if self.chain.since_checkpoint > 0 && self.checkpoint_due(now) {
+            self.append_checkpoint(now);
+        }
+        self.commit(now)?;
+        if self.meta.index != first_index {
+            // A new file started: older ones may have aged out.
+            if let Err(error) = self.purge(now) {
+                tracing::warn!(%error, "audit retention purge failed; it is retried on the next housekeeping");
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint_due(&self, now: SystemTime) -> bool {
+        now.duration_since(self.chain.last_checkpoint)
+            .is_ok_and(|d| d >= self.config.checkpoint_interval)
+    }
+
+    /// Checkpoints when due and applies retention.
+    fn housekeeping(&mut self) -> io::Result<()> {
+        if self.needs_rollback {
+            self.rollback()?;
+        }
+        let now = self.config.clock.now();
+        if self.chain.since_checkpoint > 0 && self.checkpoint_due(now) {
+            self.append_checkpoint(now);
+            self.commit(now)?;
+        }
+        self.purge(now)
+    }
+
+    /// Removes the files whose newest record is older than the retention; the head moves its
+    /// first file forward before any file is removed.
+    fn purge(&mut self, now: SystemTime) -> io::Result<()> {
+        let Some(retention) = self.config.retention else {
+            return Ok(());
+        };
+        let Some(cutoff) = now.checked_sub(retention) else {
+            return Ok(());
+        };
+        let files = naming::list(&self.config.dir)?;
+        let mut doomed: Vec<LogFile> = Vec::new();
+        for pair in files.windows(2) {
+            // Every record of a file was written before the next file was created.
+            if pair[0].index < self.meta.index && pair[1].created <= cutoff {
+                doomed.push(pair[0].clone());
+            } else {
+                break;
+            }
+        }
+        let Some(last_doomed) = doomed.last() else {
+            return Ok(());
+        };
+        let new_first = last_doomed.index + 1;
+        if new_first > self.first_file {
+            self.first_file = new_first;
+            self.commit(now)?;
+        }
+        for file in doomed {
+            fs::remove_file(&file.path)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.needs_rollback {
+            self.rollback()?;
+        }
+        let now = self.config.clock.now();
+        if self.chain.since_checkpoint > 0 {
+            self.append_checkpoint(now);
+        }
+        self.commit(now)?;
+        self.file.sync_all()
+    }
+
+    fn fail(&mut self, error: io::Error, what: &str) -> SinkError {
+        if let Err(rollback) = self.rollback() {
+            tracing::warn!(%rollback, "audit file sink could not undo a failed write yet");
+        }
+        SinkError::with_source(
+            format!("audit file sink ({}): {what}", self.config.dir.display()),
+            error,
+        )
+    }
+}
+
+impl AuditSink for FileSink {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn write<'a>(&'a mut self, events: &'a [AuditEvent]) -> SinkFuture<'a> {
+        let result = self
+            .write_batch(events)
+            .map_err(|e| self.fail(e, "write failed"));
+        Box::pin(async move { result })
+    }
+
+    fn maintain(&mut self) -> SinkFuture<'_> {
+        let result = self
+            .housekeeping()
+            .map_err(|e| self.fail(e, "housekeeping failed"));
+        Box::pin(async move { result })
+    }
+
+    fn close(&mut self) -> SinkFuture<'_> {
+        let result = self.finish().map_err(|e| self.fail(e, "close failed"));
+        Box::pin(async move { result })
+    }
+
+    fn query(&self) -> Option<Arc<dyn AuditQuery>> {
+        Some(Arc::new(self.reader()))
+    }
+}
+
+fn create_file(dir: &Path, index: u64, now: SystemTime) -> io::Result<(File, FileMeta)> {
+    let path = dir.join(naming::file_name(index, now));
+    let file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)?;
+    Ok((
+        file,
+        FileMeta {
+            index,
+            day: unix_day(now),
+            path,
+            len: 0,
+        },
+    ))
+}
+
+/// The sequence number and hash of the last complete record of `file`.
+fn last_record(file: &LogFile) -> io::Result<(u64, [u8; 32])> {
+    let bytes = fs::read(&file.path)?;
+    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(end) => &bytes[..end],
+        None => &[][..],
+    };
+    let last = complete.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+    match record::parse(last) {
+        Some(line) => Ok((line.seq, line.hash)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} has no complete record to continue the chain from",
+                file.path.display()
+            ),
+        )),
+    }
+}

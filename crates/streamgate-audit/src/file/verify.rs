@@ -1,0 +1,469 @@
+//! Verification of a log file or directory: the hash chain, the checkpoint signatures, the file
+//! sequence and the signed head.
+
+use std::{
+    fmt, fs,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::file::{
+    SigningKey,
+    head::Head,
+    naming::{self, HEAD_FILE, LogFile},
+    record::{self, Line, checkpoint_message},
+};
+
+/// What is wrong with a log.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TamperKind {
+    /// A record's content does not match its hash, is not a well-formed record, or does not
+    /// chain to the record before it.
+    Modified,
+    /// Records are missing: the sequence jumps forward.
+    Deleted,
+    /// Records are out of order.
+    Reordered,
+    /// A log file between the first kept file and the newest is missing.
+    MissingFile,
+    /// The log ends before the position the signed head names, or a record is cut off.
+    Truncated,
+    /// A checkpoint or the head is not signed by the key.
+    BadSignature,
+    /// There is no head file next to the log.
+    MissingHead,
+    /// Records follow the position the signed head names (a crash between a write and the head
+    /// update, or appended records).
+    Unsigned,
+    /// The log could not be read.
+    Unreadable,
+}
+
+impl TamperKind {
+    /// A short name: `modified`, `deleted`, `reordered`, `missing file`, `truncated`,
+    /// `bad signature`, `missing head`, `unsigned`, `unreadable`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TamperKind::Modified => "modified",
+            TamperKind::Deleted => "deleted",
+            TamperKind::Reordered => "reordered",
+            TamperKind::MissingFile => "missing file",
+            TamperKind::Truncated => "truncated",
+            TamperKind::BadSignature => "bad signature",
+            TamperKind::MissingHead => "missing head",
+            TamperKind::Unsigned => "unsigned",
+            TamperKind::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl fmt::Display for TamperKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyFailure {
+    /// What kind of problem.
+    pub kind: TamperKind,
+    /// The file it was found in.
+    pub file: PathBuf,
+    /// The 1-based line, when it is about one record.
+    pub line: Option<usize>,
+    /// The record's sequence number, when known.
+    pub seq: Option<u64>,
+    /// A sentence saying what was found.
+    pub detail: String,
+}
+
+impl fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.kind)?;
+        if let Some(seq) = self.seq {
+            write!(f, " (record {seq})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+impl std::error::Error for VerifyFailure {}
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Files checked.
+    pub files: usize,
+    /// Records checked (events, checkpoints and file starts).
+    pub records: u64,
+    /// Event records.
+    pub events: u64,
+    /// Signed checkpoints checked.
+    pub checkpoints: u64,
+    /// Whether the signed head was checked (a directory) or not (a single file).
+    pub head_checked: bool,
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OK: {} files, {} records ({} events, {} signed checkpoints)",
+            self.files, self.records, self.events, self.checkpoints
+        )?;
+        if !self.head_checked {
+            f.write_str("; single file: the signed head was not checked")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct StartFields {
+    file: u64,
+}
+
+#[derive(Deserialize)]
+struct CheckpointFields {
+    sig: String,
+}
+
+fn fail(
+    kind: TamperKind,
+    file: &Path,
+    line: Option<usize>,
+    seq: Option<u64>,
+    detail: impl Into<String>,
+) -> VerifyFailure {
+    VerifyFailure {
+        kind,
+        file: file.to_owned(),
+        line,
+        seq,
+        detail: detail.into(),
+    }
+}
+
+/// Where the chain stands between records.
+struct Position {
+    next_seq: u64,
+    hash: [u8; 32],
+}
+
+struct Walk<'k> {
+    key: &'k SigningKey,
+    position: Option<Position>,
+    report: VerifyReport,
+    /// The hash of the record at the head's position, once passed.
+    head_seq: Option<u64>,
+    hash_at_head: Option<[u8; 32]>,
+}
+
+/// Verifies a log directory (chain, signatures, files, head) or a single log file (chain and
+/// signatures) with `key`.
+///
+/// # Errors
+/// The first problem found, with its file, line, record and kind.
+pub fn verify_path(path: &Path, key: &SigningKey) -> Result<VerifyReport, VerifyFailure> {
+    let unreadable =
+        |e: std::io::Error| fail(TamperKind::Unreadable, path, None, None, e.to_string());
+    let meta = fs::metadata(path).map_err(unreadable)?;
+    let mut walk = Walk {
+        key,
+        position: None,
+        report: VerifyReport::default(),
+        head_seq: None,
+        hash_at_head: None,
+    };
+    if meta.is_file() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let index = naming::parse_name(name).map(|(index, _)| index);
+        walk.file(path, index)?;
+        return Ok(walk.report);
+    }
+    let head_path = path.join(HEAD_FILE);
+    let head = match Head::read(path) {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            return Err(fail(
+                TamperKind::MissingHead,
+                &head_path,
+                None,
+                None,
+                "there is no signed head next to the log",
+            ));
+        }
+        Err(e) => {
+            return Err(fail(
+                TamperKind::Modified,
+                &head_path,
+                None,
+                None,
+                format!("the head is not readable: {e}"),
+            ));
+        }
+    };
+    if !head.signature_ok(key) {
+        return Err(fail(
+            TamperKind::BadSignature,
+            &head_path,
+            None,
+            None,
+            "the head's signature does not match its content (or the key is wrong)",
+        ));
+    }
+    let head_hash = record::parse_hex32(head.hash.as_bytes());
+    let files: Vec<LogFile> = naming::list(path)
+        .map_err(unreadable)?
+        .into_iter()
+        .filter(|f| f.index >= head.first_file)
+        .collect();
+    let mut expected = head.first_file;
+    for file in &files {
+        if file.index != expected {
+            return Err(fail(
+                TamperKind::MissingFile,
+                &file.path,
+                None,
+                None,
+                format!(
+                    "log file {expected} is missing (the next file present is {})",
+                    file.index
+                ),
+            ));
+        }
+        expected += 1;
+    }
+    if expected <= head.last_file {
+        return Err(fail(
+            TamperKind::MissingFile,
+            path,
+            None,
+            None,
+            format!(
+                "log file {expected} is missing; the signed head names file {} as the newest",
+                head.last_file
+            ),
+        ));
+    }
+    walk.head_seq = Some(head.seq);
+    for file in &files {
+        walk.file(&file.path, Some(file.index))?;
+    }
+    walk.report.head_checked = true;
+    let last_file = files
+        .last()
+        .map_or_else(|| path.to_owned(), |f| f.path.clone());
+    let last_seq = walk.position.as_ref().map(|p| p.next_seq.saturating_sub(1));
+    match last_seq {
+        Some(last) if last < head.seq => Err(fail(
+            TamperKind::Truncated,
+            &last_file,
+            None,
+            Some(last),
+            format!(
+                "the log ends at record {last} but the signed head names record {}",
+                head.seq
+            ),
+        )),
+        None => Err(fail(
+            TamperKind::Truncated,
+            path,
+            None,
+            None,
+            "the log has no records but has a signed head",
+        )),
+        _ if walk.hash_at_head != head_hash => Err(fail(
+            TamperKind::Modified,
+            &last_file,
+            None,
+            Some(head.seq),
+            "the record at the signed head's position is not the one that was signed",
+        )),
+        Some(last) if last > head.seq => Err(fail(
+            TamperKind::Unsigned,
+            &last_file,
+            None,
+            Some(head.seq + 1),
+            format!(
+                "{} records follow the position the signed head names",
+                last - head.seq
+            ),
+        )),
+        _ => Ok(walk.report),
+    }
+}
+
+impl Walk<'_> {
+    fn file(&mut self, path: &Path, index: Option<u64>) -> Result<(), VerifyFailure> {
+        let bytes = fs::read(path)
+            .map_err(|e| fail(TamperKind::Unreadable, path, None, None, e.to_string()))?;
+        self.report.files += 1;
+        if bytes.is_empty() {
+            return Err(fail(
+                TamperKind::Truncated,
+                path,
+                None,
+                None,
+                "the file is empty",
+            ));
+        }
+        let cut_off = bytes.last() != Some(&b'\n');
+        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let lines: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
+        for (i, raw) in lines.iter().enumerate() {
+            let lineno = i + 1;
+            if cut_off && i + 1 == lines.len() {
+                return Err(fail(
+                    TamperKind::Truncated,
+                    path,
+                    Some(lineno),
+                    None,
+                    "the last record of the file is cut off",
+                ));
+            }
+            let Some(line) = record::parse(raw) else {
+                return Err(fail(
+                    TamperKind::Modified,
+                    path,
+                    Some(lineno),
+                    None,
+                    "not a well-formed record",
+                ));
+            };
+            let seq = Some(line.seq);
+            if !line.hash_ok {
+                return Err(fail(
+                    TamperKind::Modified,
+                    path,
+                    Some(lineno),
+                    seq,
+                    "the record's content does not match its hash",
+                ));
+            }
+            if i == 0 {
+                self.file_start(path, index, &line)?;
+            } else if line.kind == "file_start" {
+                return Err(fail(
+                    TamperKind::Modified,
+                    path,
+                    Some(lineno),
+                    seq,
+                    "a file start record in the middle of a file",
+                ));
+            }
+            if let Some(position) = &self.position {
+                if line.seq != position.next_seq {
+                    let expected = position.next_seq;
+                    let later = lines[i + 1..]
+                        .iter()
+                        .filter_map(|l| record::parse(l))
+                        .any(|l| l.seq == expected);
+                    return Err(if line.seq < expected || later {
+                        fail(
+                            TamperKind::Reordered,
+                            path,
+                            Some(lineno),
+                            seq,
+                            format!("record {} comes where record {expected} should", line.seq),
+                        )
+                    } else {
+                        fail(
+                            TamperKind::Deleted,
+                            path,
+                            Some(lineno),
+                            seq,
+                            if line.seq - 1 == expected {
+                                format!("record {expected} is missing")
+                            } else {
+                                format!("records {expected} to {} are missing", line.seq - 1)
+                            },
+                        )
+                    });
+                }
+                if line.prev != position.hash {
+                    return Err(fail(
+                        TamperKind::Modified,
+                        path,
+                        Some(lineno),
+                        seq,
+                        "the record does not chain to the one before it (that record was changed or replaced)",
+                    ));
+                }
+            }
+            if line.kind == "checkpoint" {
+                let fields: Option<CheckpointFields> = serde_json::from_slice(raw).ok();
+                let signed = fields.is_some_and(|f| {
+                    self.key
+                        .verify(&checkpoint_message(line.seq, &line.prev), &f.sig)
+                });
+                if !signed {
+                    return Err(fail(
+                        TamperKind::BadSignature,
+                        path,
+                        Some(lineno),
+                        seq,
+                        "the checkpoint's signature does not match the chain before it: records before it were changed and rehashed (or the key is wrong)",
+                    ));
+                }
+                self.report.checkpoints += 1;
+            } else if line.kind == "event" {
+                self.report.events += 1;
+            }
+            if self.head_seq == Some(line.seq) {
+                self.hash_at_head = Some(line.hash);
+            }
+            self.report.records += 1;
+            self.position = Some(Position {
+                next_seq: line.seq + 1,
+                hash: line.hash,
+            });
+        }
+        Ok(())
+    }
+
+    fn file_start(
+        &mut self,
+        path: &Path,
+        index: Option<u64>,
+        line: &Line<'_>,
+    ) -> Result<(), VerifyFailure> {
+        if line.kind != "file_start" {
+            return Err(fail(
+                TamperKind::Modified,
+                path,
+                Some(1),
+                Some(line.seq),
+                "the file does not begin with its file start record (records were removed from its beginning)",
+            ));
+        }
+        let body = [&b"{\"x\":0"[..], line.fields, b"}"].concat();
+        let fields: Option<StartFields> = serde_json::from_slice(&body).ok();
+        if let (Some(expected), Some(fields)) = (index, &fields)
+            && fields.file != expected
+        {
+            return Err(fail(
+                TamperKind::Modified,
+                path,
+                Some(1),
+                Some(line.seq),
+                format!(
+                    "the file start names file {} but the file is number {expected}",
+                    fields.file
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

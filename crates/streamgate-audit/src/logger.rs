@@ -1,0 +1,469 @@
+//! The audit logger: the seed's `log_event` and queries, the bounded queue, and the background
+//! writer that batches events into the sinks.
+//!
+//! ```
+//! use serde_json::json;
+//! use streamgate_audit::{AuditLogger, Outcome, TracingSink};
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let logger = AuditLogger::builder().sink(TracingSink::new()).capacity(10_000).start();
+//! logger
+//!     .log_event("upload", "user-42", "upload_file", "file-1", Outcome::Success, json!({"size": 10}))
+//!     .await
+//!     .unwrap();
+//! // Writes every queued event, then stops the writer.
+//! logger.shutdown().await;
+//! # }
+//! ```
+
+use std::{
+    borrow::Cow,
+    collections::VecDeque,
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use metrics::Counter;
+use serde_json::{Map, Value};
+use streamgate_core::MetricsHandle;
+use tokio::{
+    task::JoinHandle,
+    time::{Instant, sleep, sleep_until},
+};
+
+use crate::{
+    clock::AuditClock,
+    event::{Actor, AuditEvent, Outcome},
+    queue::{Queue, WhenFull},
+    redact::Redaction,
+    sink::{AuditQuery, AuditSink, SinkError, TimeRange},
+};
+
+/// `streamgate_audit_events_total{sink}`.
+pub const EVENTS_TOTAL: &str = "streamgate_audit_events_total";
+/// `streamgate_audit_dropped_total`.
+pub const DROPPED_TOTAL: &str = "streamgate_audit_dropped_total";
+/// `streamgate_audit_sink_errors_total{sink}`.
+pub const SINK_ERRORS_TOTAL: &str = "streamgate_audit_sink_errors_total";
+
+/// The default queue capacity.
+pub const DEFAULT_CAPACITY: usize = 65_536;
+
+/// The logger was shut down; the event was not recorded (and was counted as dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggerClosed(());
+
+impl fmt::Display for LoggerClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the audit logger is shut down")
+    }
+}
+
+impl std::error::Error for LoggerClosed {}
+
+/// Records audit events through a bounded queue into its sinks. Cheap to clone; every clone
+/// feeds the same writer.
+#[derive(Clone)]
+pub struct AuditLogger {
+    inner: Arc<LoggerInner>,
+}
+
+struct LoggerInner {
+    queue: Arc<Queue>,
+    clock: AuditClock,
+    redaction: Redaction,
+    query: Option<Arc<dyn AuditQuery>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for AuditLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLogger")
+            .field("queue", &self.inner.queue)
+            .field("query", &self.inner.query)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AuditLogger`]; made by [`AuditLogger::builder`].
+#[must_use]
+pub struct AuditLoggerBuilder {
+    sinks: Vec<Box<dyn AuditSink>>,
+    capacity: usize,
+    when_full: WhenFull,
+    metrics: MetricsHandle,
+    clock: AuditClock,
+    redaction: Redaction,
+    retry_initial: Duration,
+    retry_max: Duration,
+    maintenance_interval: Duration,
+    linger: Duration,
+}
+
+impl fmt::Debug for AuditLoggerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLoggerBuilder")
+            .field(
+                "sinks",
+                &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
+            .field("capacity", &self.capacity)
+            .field("when_full", &self.when_full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLoggerBuilder {
+    /// Adds a sink. Events go to every sink, in the order added.
+    pub fn sink(mut self, sink: impl AuditSink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// The queue's capacity in events (default 65,536).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// What to do when the queue is full (default [`WhenFull::Block`]).
+    pub fn when_full(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self
+    }
+
+    /// Where the logger's metrics go (default: the global recorder).
+    pub fn metrics(mut self, metrics: MetricsHandle) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The clock that timestamps events (default: the system clock, advancing with tokio's).
+    pub fn clock(mut self, clock: AuditClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The redaction applied to `log_event` metadata.
+    pub fn redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// Backoff between retries of a failing sink: from `initial`, doubling up to `max`
+    /// (default 100 ms to 30 s).
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.retry_initial = initial.max(Duration::from_millis(1));
+        self.retry_max = max.max(self.retry_initial);
+        self
+    }
+
+    /// How often sinks get their housekeeping call (default 60 s).
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.maintenance_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// After writing a batch, how long the writer lets the next one gather before it looks
+    /// again (default 1 ms; zero writes as soon as anything is queued). Under load this turns
+    /// one wake-up per event into one per batch; an idle writer sleeps until an event arrives.
+    pub fn batch_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// Starts the background writer on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    #[must_use]
+    pub fn start(self) -> AuditLogger {
+        let metrics = &self.metrics;
+        metrics.describe_counter(EVENTS_TOTAL, "Audit events written, by sink.");
+        metrics.describe_counter(
+            DROPPED_TOTAL,
+            "Audit events dropped: the oldest queued event when the queue was full in drop_oldest mode, or events logged after shutdown.",
+        );
+        metrics.describe_counter(
+            SINK_ERRORS_TOTAL,
+            "Failed audit sink writes (each is retried), by sink.",
+        );
+        let dropped = metrics.counter(DROPPED_TOTAL, &[]);
+        let queue = Arc::new(Queue::new(self.capacity, self.when_full, dropped));
+        let query = self.sinks.iter().find_map(|s| s.query());
+        let slots = self
+            .sinks
+            .into_iter()
+            .map(|sink| SinkSlot {
+                written: metrics.counter(EVENTS_TOTAL, &[("sink", sink.name())]),
+                errors: metrics.counter(SINK_ERRORS_TOTAL, &[("sink", sink.name())]),
+                sink,
+            })
+            .collect();
+        let writer = Writer {
+            queue: queue.clone(),
+            sinks: slots,
+            retry_initial: self.retry_initial,
+            retry_max: self.retry_max,
+            maintenance_interval: self.maintenance_interval,
+            linger: self.linger,
+        };
+        let handle = tokio::spawn(writer.run());
+        AuditLogger {
+            inner: Arc::new(LoggerInner {
+                queue,
+                clock: self.clock,
+                redaction: self.redaction,
+                query,
+                writer: Mutex::new(Some(handle)),
+            }),
+        }
+    }
+}
+
+impl AuditLogger {
+    /// Starts building a logger.
+    pub fn builder() -> AuditLoggerBuilder {
+        AuditLoggerBuilder {
+            sinks: Vec::new(),
+            capacity: DEFAULT_CAPACITY,
+            when_full: WhenFull::Block,
+            metrics: MetricsHandle::global(),
+            clock: AuditClock::new(),
+            redaction: Redaction::default(),
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(30),
+            maintenance_interval: Duration::from_secs(60),
+            linger: Duration::from_millis(1),
+        }
+    }
+
+    /// The seed's `LogEvent`: records that `actor` did `action` on `resource` with `result`.
+    /// `metadata` (an object, or `null`) is redacted by the denylist.
+    ///
+    /// # Errors
+    /// [`LoggerClosed`] after [`shutdown`](Self::shutdown).
+    pub async fn log_event(
+        &self,
+        event_type: impl Into<Cow<'static, str>>,
+        actor: impl Into<Actor>,
+        action: impl Into<Cow<'static, str>>,
+        resource: impl Into<String>,
+        result: Outcome,
+        metadata: Value,
+    ) -> Result<(), LoggerClosed> {
+        let mut event = AuditEvent::new(
+            self.inner.clock.now(),
+            event_type,
+            actor.into(),
+            action,
+            resource,
+            result,
+        );
+        event.metadata = match metadata {
+            Value::Null => Map::new(),
+            Value::Object(map) => map,
+            other => Map::from_iter([("value".to_owned(), other)]),
+        };
+        self.record(event).await
+    }
+
+    /// Records a prepared event (its metadata is redacted here). Waits for room in `Block` mode.
+    ///
+    /// # Errors
+    /// [`LoggerClosed`] after [`shutdown`](Self::shutdown).
+    pub async fn record(&self, mut event: AuditEvent) -> Result<(), LoggerClosed> {
+        self.inner.redaction.redact_map(&mut event.metadata);
+        if self.inner.queue.push(event).await {
+            Ok(())
+        } else {
+            Err(LoggerClosed(()))
+        }
+    }
+
+    /// Waits until every event recorded before the call is written to every sink.
+    pub async fn flush(&self) {
+        let _ = self.inner.queue.request_flush().await;
+    }
+
+    /// The seed's `GetEventsByActor`: events of `actor` (user id or wallet) within `range`, oldest
+    /// first, at most `limit`. Flushes first, so the caller's own events are included.
+    ///
+    /// # Errors
+    /// When no sink answers queries, or the query fails.
+    pub async fn events_by_actor(
+        &self,
+        actor: &str,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, SinkError> {
+        let query = self.query_backend()?;
+        self.flush().await;
+        query.events_by_actor(actor, range, limit).await
+    }
+
+    /// Events of `event_type` within `range`, oldest first, at most `limit`. Flushes first.
+    ///
+    /// # Errors
+    /// When no sink answers queries, or the query fails.
+    pub async fn events_by_type(
+        &self,
+        event_type: &str,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, SinkError> {
+        let query = self.query_backend()?;
+        self.flush().await;
+        query.events_by_type(event_type, range, limit).await
+    }
+
+    fn query_backend(&self) -> Result<Arc<dyn AuditQuery>, SinkError> {
+        self.inner
+            .query
+            .clone()
+            .ok_or_else(|| SinkError::new("no audit sink of this logger answers queries"))
+    }
+
+    /// Stops accepting events, writes every queued one, closes the sinks and waits for the
+    /// writer to finish. Later calls return at once.
+    ///
+    /// A sink that keeps failing is retried until it succeeds, so this waits for it; wrap the
+    /// call in `tokio::time::timeout` to bound how long a shutdown may take.
+    pub async fn shutdown(&self) {
+        self.inner.queue.close();
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+
+    /// Events waiting in the queue.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.inner.queue.len()
+    }
+
+    /// The clock that timestamps events.
+    #[must_use]
+    pub fn clock(&self) -> AuditClock {
+        self.inner.clock
+    }
+
+    pub(crate) fn queue(&self) -> &Arc<Queue> {
+        &self.inner.queue
+    }
+}
+
+struct SinkSlot {
+    sink: Box<dyn AuditSink>,
+    written: Counter,
+    errors: Counter,
+}
+
+struct Writer {
+    queue: Arc<Queue>,
+    sinks: Vec<SinkSlot>,
+    retry_initial: Duration,
+    retry_max: Duration,
+    maintenance_interval: Duration,
+    linger: Duration,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Write,
+    Flush,
+    Close,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut batch = VecDeque::new();
+        let mut next_maintenance = Instant::now() + self.maintenance_interval;
+        loop {
+            let (flushes, closed) = self.queue.take(&mut batch);
+            let idle = batch.is_empty() && flushes.is_empty();
+            if !batch.is_empty() {
+                let events = batch.make_contiguous();
+                for slot in &mut self.sinks {
+                    slot.run(Step::Write, events, self.retry_initial, self.retry_max)
+                        .await;
+                }
+                batch.clear();
+            }
+            if !flushes.is_empty() {
+                for slot in &mut self.sinks {
+                    slot.run(Step::Flush, &[], self.retry_initial, self.retry_max)
+                        .await;
+                }
+                for done in flushes {
+                    let _ = done.send(());
+                }
+            }
+            if Instant::now() >= next_maintenance {
+                for slot in &mut self.sinks {
+                    if let Err(error) = slot.sink.maintain().await {
+                        slot.errors.increment(1);
+                        tracing::warn!(sink = slot.sink.name(), %error, "audit sink housekeeping failed");
+                    }
+                }
+                next_maintenance = Instant::now() + self.maintenance_interval;
+            }
+            if idle {
+                if closed {
+                    break;
+                }
+                tokio::select! {
+                    () = self.queue.wake_writer.notified() => {}
+                    () = sleep_until(next_maintenance) => {}
+                }
+            } else if !closed && !self.linger.is_zero() {
+                // Busy: let the next batch gather instead of being woken for every event (a
+                // producer that finds the queue empty would otherwise wake this task each time).
+                sleep(self.linger).await;
+            }
+        }
+        for slot in &mut self.sinks {
+            slot.run(Step::Close, &[], self.retry_initial, self.retry_max)
+                .await;
+        }
+    }
+}
+
+impl SinkSlot {
+    /// Runs `step` until it succeeds, backing off between failures; events wait meanwhile.
+    async fn run(&mut self, step: Step, events: &[AuditEvent], initial: Duration, max: Duration) {
+        let mut delay = initial;
+        loop {
+            let result = match step {
+                Step::Write => self.sink.write(events).await,
+                Step::Flush => self.sink.flush().await,
+                Step::Close => self.sink.close().await,
+            };
+            match result {
+                Ok(()) => {
+                    if matches!(step, Step::Write) {
+                        self.written.increment(events.len() as u64);
+                    }
+                    return;
+                }
+                Err(error) => {
+                    self.errors.increment(1);
+                    tracing::warn!(
+                        sink = self.sink.name(),
+                        %error,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "audit sink failed; retrying"
+                    );
+                    sleep(delay).await;
+                    delay = (delay * 2).min(max);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The bounded queue between the request path and the background writer.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use metrics::Counter;
+use tokio::sync::{Notify, futures::OwnedNotified, oneshot};
+
+use crate::event::AuditEvent;
+
+/// What enqueuing does when the queue is full.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Wait for room (backpressure on the request path; nothing is lost).
+    #[default]
+    Block,
+    /// Drop the oldest queued event to make room, counted in `streamgate_audit_dropped_total`.
+    DropOldest,
+}
+
+// The event comes back by value when the queue is full; boxing it would allocate per event.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Push {
+    Done,
+    Full(AuditEvent),
+    Closed,
+}
+
+struct State {
+    events: VecDeque<AuditEvent>,
+    closed: bool,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+/// The queue, shared by every producer and the writer.
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    capacity: usize,
+    when_full: WhenFull,
+    /// Wakes the writer (one permit is stored when it is busy).
+    pub(crate) wake_writer: Notify,
+    /// Wakes producers waiting for room.
+    space: Arc<Notify>,
+    dropped: Counter,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("capacity", &self.capacity)
+            .field("when_full", &self.when_full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize, when_full: WhenFull, dropped: Counter) -> Self {
+        Self {
+            state: Mutex::new(State {
+                events: VecDeque::with_capacity(capacity.min(65_536)),
+                closed: false,
+                flushes: Vec::new(),
+            }),
+            capacity: capacity.max(1),
+            when_full,
+            wake_writer: Notify::new(),
+            space: Arc::new(Notify::new()),
+            dropped,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Enqueues without waiting.
+    pub(crate) fn try_push(&self, event: AuditEvent) -> Push {
+        let mut state = self.lock();
+        if state.closed {
+            drop(state);
+            self.dropped.increment(1);
+            return Push::Closed;
+        }
+        if state.events.len() >= self.capacity {
+            match self.when_full {
+                WhenFull::Block => return Push::Full(event),
+                WhenFull::DropOldest => {
+                    state.events.pop_front();
+                    self.dropped.increment(1);
+                }
+            }
+        }
+        let was_empty = state.events.is_empty();
+        state.events.push_back(event);
+        drop(state);
+        if was_empty {
+            self.wake_writer.notify_one();
+        }
+        Push::Done
+    }
+
+    /// A future that completes when the writer has taken events; `enable` it, retry, then await.
+    pub(crate) fn space_notified(&self) -> OwnedNotified {
+        self.space.clone().notified_owned()
+    }
+
+    /// Enqueues, waiting for room in `Block` mode. Returns `false` when the logger is shut down.
+    pub(crate) async fn push(&self, mut event: AuditEvent) -> bool {
+        loop {
+            match self.try_push(event) {
+                Push::Done => return true,
+                Push::Closed => return false,
+                Push::Full(back) => event = back,
+            }
+            let notified = self.space_notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_push(event) {
+                Push::Done => return true,
+                Push::Closed => return false,
+                Push::Full(back) => event = back,
+            }
+            notified.await;
+        }
+    }
+
+    /// Moves every queued event into `into` (which must be empty) and returns the pending flush
+    /// requests and whether the queue is closed.
+    pub(crate) fn take(&self, into: &mut VecDeque<AuditEvent>) -> (Vec<oneshot::Sender<()>>, bool) {
+        let mut state = self.lock();
+        std::mem::swap(&mut state.events, into);
+        let flushes = std::mem::take(&mut state.flushes);
+        let closed = state.closed;
+        drop(state);
+        if !into.is_empty() {
+            self.space.notify_waiters();
+        }
+        (flushes, closed)
+    }
+
+    /// Asks the writer to write everything queued so far; resolves when it has.
+    pub(crate) fn request_flush(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.lock();
+        state.flushes.push(tx);
+        drop(state);
+        self.wake_writer.notify_one();
+        rx
+    }
+
+    /// Refuses new events from now on and wakes the writer to drain the rest.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake_writer.notify_one();
+        self.space.notify_waiters();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().events.len()
+    }
+}

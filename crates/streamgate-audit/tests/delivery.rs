@@ -1,0 +1,193 @@
+//! Acceptance 4 and delivery: bounded queue, block vs drop_oldest, retries with backoff,
+//! flush on shutdown, metrics.
+
+mod common;
+
+use std::time::Duration;
+
+use common::MemorySink;
+use serde_json::json;
+use streamgate_audit::{
+    AuditLogger, DROPPED_TOTAL, EVENTS_TOTAL, Outcome, SINK_ERRORS_TOTAL, WhenFull,
+};
+
+async fn log(logger: &AuditLogger, i: usize) {
+    logger
+        .log_event(
+            "test",
+            "user-1",
+            "act",
+            format!("r-{i}"),
+            Outcome::Success,
+            json!({"i": i}),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn drop_oldest_counts_exactly_what_it_dropped() {
+    let (metrics, snapshot) = common::metrics();
+    let (sink, gate) = MemorySink::stalled();
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .capacity(100)
+        .when_full(WhenFull::DropOldest)
+        .metrics(metrics)
+        .start();
+    log(&logger, 0).await;
+    // Let the writer take the first event and stall in the sink.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    for i in 1..1000 {
+        log(&logger, i).await;
+    }
+    assert_eq!(logger.queued(), 100);
+    gate.add_permits(1_000_000);
+    logger.shutdown().await;
+    let written = sink.taken();
+    let counters = common::Counters::read(&snapshot);
+    let dropped = counters.get(DROPPED_TOTAL, &[]);
+    assert_eq!(written.len(), 101);
+    assert_eq!(dropped, 1000 - written.len() as u64);
+    // What survived is the first (already taken) and the newest 100, in order.
+    let resources: Vec<String> = written.iter().map(|e| e.resource.clone()).collect();
+    assert_eq!(resources[0], "r-0");
+    assert_eq!(resources[1], "r-900");
+    assert_eq!(resources[100], "r-999");
+    assert_eq!(counters.get(EVENTS_TOTAL, &[("sink", "memory")]), 101);
+}
+
+#[tokio::test]
+async fn block_mode_waits_for_room_and_loses_nothing() {
+    let (metrics, snapshot) = common::metrics();
+    let (sink, gate) = MemorySink::stalled();
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .capacity(10)
+        .when_full(WhenFull::Block)
+        .metrics(metrics)
+        .start();
+    let producer = tokio::spawn({
+        let logger = logger.clone();
+        async move {
+            for i in 0..1000 {
+                log(&logger, i).await;
+            }
+        }
+    });
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !producer.is_finished(),
+        "the producer must be held back by the full queue"
+    );
+    assert_eq!(logger.queued(), 10);
+    gate.add_permits(1_000_000);
+    producer.await.unwrap();
+    logger.shutdown().await;
+    let written = sink.taken();
+    assert_eq!(written.len(), 1000);
+    for (i, event) in written.iter().enumerate() {
+        assert_eq!(event.resource, format!("r-{i}"));
+    }
+    let counters = common::Counters::read(&snapshot);
+    assert_eq!(counters.get(DROPPED_TOTAL, &[]), 0);
+    assert_eq!(counters.get(EVENTS_TOTAL, &[("sink", "memory")]), 1000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_sink_is_retried_with_backoff_and_events_wait() {
+    let (metrics, snapshot) = common::metrics();
+    let sink = MemorySink::failing(3);
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .retry_backoff(Duration::from_millis(100), Duration::from_secs(1))
+        .metrics(metrics)
+        .start();
+    for i in 0..5 {
+        log(&logger, i).await;
+    }
+    logger.shutdown().await;
+    let attempts = sink.attempts.lock().unwrap().clone();
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        gaps,
+        [
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+            Duration::from_millis(400)
+        ]
+    );
+    let written = sink.taken();
+    assert_eq!(written.len(), 5, "each event written exactly once");
+    let counters = common::Counters::read(&snapshot);
+    assert_eq!(counters.get(SINK_ERRORS_TOTAL, &[("sink", "memory")]), 3);
+    assert_eq!(counters.get(EVENTS_TOTAL, &[("sink", "memory")]), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_is_capped() {
+    let sink = MemorySink::failing(6);
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .retry_backoff(Duration::from_millis(100), Duration::from_millis(500))
+        .start();
+    log(&logger, 0).await;
+    logger.shutdown().await;
+    let attempts = sink.attempts.lock().unwrap().clone();
+    let gaps: Vec<u128> = attempts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    assert_eq!(gaps, [100, 200, 400, 500, 500, 500]);
+}
+
+#[tokio::test]
+async fn shutdown_writes_everything_queued_and_refuses_later_events() {
+    let (metrics, snapshot) = common::metrics();
+    let sink = MemorySink::default();
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .metrics(metrics)
+        .start();
+    for i in 0..10_000 {
+        log(&logger, i).await;
+    }
+    logger.shutdown().await;
+    assert_eq!(sink.taken().len(), 10_000);
+    let late = logger
+        .log_event(
+            "test",
+            "user-1",
+            "act",
+            "late",
+            Outcome::Success,
+            json!(null),
+        )
+        .await;
+    assert!(late.is_err());
+    let counters = common::Counters::read(&snapshot);
+    assert_eq!(counters.get(DROPPED_TOTAL, &[]), 1);
+    // A second shutdown returns at once.
+    logger.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_reach_every_sink() {
+    let (a, b) = (MemorySink::default(), MemorySink::default());
+    let logger = AuditLogger::builder()
+        .sink(a.clone())
+        .sink(b.clone())
+        .sink(streamgate_audit::TracingSink::new())
+        .start();
+    for i in 0..3 {
+        log(&logger, i).await;
+    }
+    logger.flush().await;
+    assert_eq!(a.taken().len(), 3);
+    assert_eq!(b.taken(), a.taken());
+    logger.shutdown().await;
+}

@@ -1,0 +1,454 @@
+//! The PostgreSQL sink against a real server (issue 7, acceptance 3 and 4). Set
+//! `STREAMGATE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`); without it
+//! these tests print that they skipped.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use serde_json::json;
+use streamgate_audit::{
+    Actor, AuditEvent, AuditLogger, DROPPED_TOTAL, Outcome, TamperKind, WhenFull,
+    postgres::{PostgresSink, PostgresSinkConfig, verify_postgres},
+};
+use tokio::{
+    io::copy_bidirectional,
+    net::{TcpListener, TcpStream},
+    sync::Notify,
+};
+
+fn url() -> Option<String> {
+    match std::env::var("STREAMGATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "skipped: STREAMGATE_TEST_POSTGRES_URL is not set (a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/test)"
+            );
+            None
+        }
+    }
+}
+
+/// A table of its own for each test, dropped first if a previous run left it.
+async fn fresh_table(url: &str, name: &str) -> String {
+    let table = format!("audit_test_{name}");
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_heads;"
+        ))
+        .await
+        .unwrap();
+    table
+}
+
+async fn sql(url: &str, statement: &str) -> u64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.execute(statement, &[]).await.unwrap()
+}
+
+async fn count(url: &str, table: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn config(url: &str, table: &str, instance: &str) -> PostgresSinkConfig {
+    PostgresSinkConfig::new(url, instance, common::key()).table(table)
+}
+
+#[tokio::test]
+async fn events_land_queries_answer_in_time_order_and_the_chain_verifies() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "land").await;
+    let sink = PostgresSink::new(config(&url, &table, "replica-a")).unwrap();
+    sink.health().check().await.unwrap();
+    let logger = AuditLogger::builder().sink(sink).start();
+    let begin = SystemTime::now() - Duration::from_secs(1);
+    for i in 0..40 {
+        let actor = if i % 4 == 0 { "alice" } else { "bob" };
+        let kind = if i % 2 == 0 {
+            "authentication"
+        } else {
+            "data_modification"
+        };
+        logger
+            .log_event(
+                kind,
+                actor,
+                "act",
+                format!("r-{i}"),
+                Outcome::Success,
+                json!({"i": i, "password": "x"}),
+            )
+            .await
+            .unwrap();
+    }
+    let all = begin..SystemTime::now() + Duration::from_secs(60);
+    let alice = logger
+        .events_by_actor("alice", all.clone(), 100)
+        .await
+        .unwrap();
+    assert_eq!(alice.len(), 10);
+    assert!(alice.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    assert_eq!(alice[0].resource, "r-0");
+    assert_eq!(alice[0].metadata["password"], "[REDACTED]");
+    assert_eq!(
+        logger
+            .events_by_actor("bob", all.clone(), 7)
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+    assert_eq!(
+        logger
+            .events_by_type("authentication", all, 100)
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
+    logger.shutdown().await;
+
+    // A second replica keeps its own chain in the same table.
+    let logger = AuditLogger::builder()
+        .sink(PostgresSink::new(config(&url, &table, "replica-b")).unwrap())
+        .start();
+    logger
+        .log_event(
+            "admin",
+            "root",
+            "restart",
+            "svc",
+            Outcome::Success,
+            json!(null),
+        )
+        .await
+        .unwrap();
+    logger.shutdown().await;
+    assert_eq!(count(&url, &table).await, 41);
+
+    let report = verify_postgres(&url, &table, "replica-a", &common::key())
+        .await
+        .unwrap();
+    assert_eq!(report.events, 40);
+    assert_eq!(
+        verify_postgres(&url, &table, "replica-b", &common::key())
+            .await
+            .unwrap()
+            .events,
+        1
+    );
+
+    // Tampering is named.
+    let changed = sql(&url, &format!("UPDATE {table} SET event = replace(event, 'r-7', 'r-9') WHERE instance_id = 'replica-a' AND seq = 7")).await;
+    assert_eq!(changed, 1);
+    let failure = verify_postgres(&url, &table, "replica-a", &common::key())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (failure.kind, failure.seq),
+        (TamperKind::Modified, Some(7)),
+        "{failure}"
+    );
+    sql(
+        &url,
+        &format!("DELETE FROM {table} WHERE instance_id = 'replica-b'"),
+    )
+    .await;
+    let failure = verify_postgres(&url, &table, "replica-b", &common::key())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.kind, TamperKind::Truncated, "{failure}");
+}
+
+#[tokio::test]
+async fn retention_removes_old_events_and_the_rest_verifies() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "retention").await;
+    let now = SystemTime::now();
+    let logger = AuditLogger::builder()
+        .sink(PostgresSink::new(config(&url, &table, "r1").retention(None)).unwrap())
+        .start();
+    for days_ago in [40u64, 35, 31, 2, 1] {
+        let event = AuditEvent::new(
+            now - Duration::from_secs(days_ago * 86_400),
+            "test",
+            Actor::user("u1"),
+            "act",
+            format!("{days_ago}-days-ago"),
+            Outcome::Success,
+        );
+        logger.record(event).await.unwrap();
+    }
+    logger.shutdown().await;
+    assert_eq!(count(&url, &table).await, 5);
+
+    // The next start applies the 30-day retention when it first connects.
+    let logger = AuditLogger::builder()
+        .sink(PostgresSink::new(config(&url, &table, "r1")).unwrap())
+        .start();
+    logger
+        .log_event("test", "u1", "act", "now", Outcome::Success, json!(null))
+        .await
+        .unwrap();
+    let events = logger
+        .events_by_actor(
+            "u1",
+            now - Duration::from_secs(100 * 86_400)..now + Duration::from_secs(60),
+            100,
+        )
+        .await
+        .unwrap();
+    let resources: Vec<&str> = events.iter().map(|e| e.resource.as_str()).collect();
+    assert_eq!(resources, ["2-days-ago", "1-days-ago", "now"]);
+    logger.shutdown().await;
+    assert_eq!(
+        verify_postgres(&url, &table, "r1", &common::key())
+            .await
+            .unwrap()
+            .events,
+        3
+    );
+    // Deleting the oldest kept event is not mistaken for retention: the head names it.
+    sql(&url, &format!("DELETE FROM {table} WHERE instance_id = 'r1' AND seq = (SELECT min(seq) FROM {table} WHERE instance_id = 'r1')")).await;
+    let failure = verify_postgres(&url, &table, "r1", &common::key())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.kind, TamperKind::Deleted, "{failure}");
+}
+
+/// A TCP proxy in front of the server that can pass or refuse connections (cutting the open
+/// ones).
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut client, _) = listener.accept().await.unwrap();
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let cut = cut2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut client, &mut server) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Self { port, up, cut }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    fn up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    fn url(&self, url: &str) -> String {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let user = config.get_user().unwrap_or("postgres");
+        let db = config.get_dbname().unwrap_or("test");
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+fn target(url: &str) -> String {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("127.0.0.1:{port}")
+}
+
+async fn outage(mode: WhenFull) -> (u64, i64, u64) {
+    let url = url().unwrap();
+    let name = if mode == WhenFull::Block {
+        "outage_block"
+    } else {
+        "outage_drop"
+    };
+    let table = fresh_table(&url, name).await;
+    let proxy = Proxy::start(target(&url)).await;
+    let (metrics, snapshot) = common::metrics();
+    let sink = PostgresSink::new(
+        config(&proxy.url(&url), &table, "r1").timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
+    let logger = AuditLogger::builder()
+        .sink(sink)
+        .capacity(if mode == WhenFull::Block { 10_000 } else { 10 })
+        .when_full(mode)
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .metrics(metrics)
+        .start();
+    let logged = AtomicU64::new(0);
+    for i in 0..20 {
+        logger
+            .log_event(
+                "test",
+                "u1",
+                "act",
+                format!("before-{i}"),
+                Outcome::Success,
+                json!(null),
+            )
+            .await
+            .unwrap();
+        logged.fetch_add(1, Ordering::SeqCst);
+        logger.flush().await;
+    }
+    logger.flush().await;
+    assert_eq!(count(&url, &table).await, 20);
+
+    proxy.down();
+    // During the outage the request path keeps going: events queue (or the oldest are dropped).
+    for i in 0..50 {
+        logger
+            .log_event(
+                "test",
+                "u1",
+                "act",
+                format!("during-{i}"),
+                Outcome::Success,
+                json!(null),
+            )
+            .await
+            .unwrap();
+        logged.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        count(&url, &table).await,
+        20,
+        "nothing is written while the database is unreachable"
+    );
+    proxy.up();
+    logger.shutdown().await;
+    let dropped = common::Counters::read(&snapshot).get(DROPPED_TOTAL, &[]);
+    let stored = count(&url, &table).await;
+    verify_postgres(&url, &table, "r1", &common::key())
+        .await
+        .unwrap();
+    (logged.load(Ordering::SeqCst), stored, dropped)
+}
+
+#[tokio::test]
+async fn an_outage_in_block_mode_loses_nothing_and_writes_each_event_once() {
+    if url().is_none() {
+        return;
+    }
+    let (logged, stored, dropped) = outage(WhenFull::Block).await;
+    assert_eq!((logged, stored, dropped), (70, 70, 0));
+}
+
+#[tokio::test]
+async fn an_outage_in_drop_oldest_mode_counts_what_it_dropped() {
+    if url().is_none() {
+        return;
+    }
+    let (logged, stored, dropped) = outage(WhenFull::DropOldest).await;
+    assert!(dropped > 0);
+    assert_eq!(stored as u64 + dropped, logged);
+}
+
+#[tokio::test]
+async fn the_command_verifies_a_chain_in_the_database() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "command").await;
+    let logger = AuditLogger::builder()
+        .sink(PostgresSink::new(config(&url, &table, "cli")).unwrap())
+        .start();
+    for i in 0..5 {
+        logger
+            .log_event(
+                "test",
+                "u1",
+                "act",
+                format!("r-{i}"),
+                Outcome::Success,
+                json!(null),
+            )
+            .await
+            .unwrap();
+    }
+    logger.shutdown().await;
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_streamgate-audit"))
+            .args(["verify", &url, "--instance", "cli", "--table", &table])
+            .args(["--key-hex", &hex::encode([0x5a; 32])])
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("OK"));
+    sql(&url, &format!("DELETE FROM {table} WHERE seq = 2")).await;
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("deleted"));
+}
+
+#[tokio::test]
+async fn the_health_check_follows_the_database() {
+    let Some(url) = url() else { return };
+    let proxy = Proxy::start(target(&url)).await;
+    let sink = PostgresSink::new(
+        config(&proxy.url(&url), "audit_test_health", "h").timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let health = sink.health();
+    health.check().await.unwrap();
+    proxy.down();
+    let started = std::time::Instant::now();
+    assert!(health.check().await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "decided within the timeout"
+    );
+    proxy.up();
+    health.check().await.unwrap();
+}

@@ -1,0 +1,172 @@
+//! Rotation by day (paused time), retention, and the query API over the file sink.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use streamgate_audit::{AuditClock, AuditLogger, FileSink, FileSinkConfig, Outcome, verify_path};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn log_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".jsonl"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn logger(dir: &std::path::Path, clock: AuditClock) -> AuditLogger {
+    let sink = FileSink::open(FileSinkConfig::new(dir, common::key()).clock(clock)).unwrap();
+    AuditLogger::builder().sink(sink).clock(clock).start()
+}
+
+async fn log(logger: &AuditLogger, actor: &str, kind: &'static str, resource: &str) {
+    logger
+        .log_event(kind, actor, "act", resource, Outcome::Success, json!(null))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_file_starts_at_utc_midnight() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2024-10-03T23:59:30Z
+    let start = UNIX_EPOCH + DAY * 20_000 - Duration::from_secs(30);
+    let clock = AuditClock::starting_at(start);
+    let logger = logger(dir.path(), clock);
+    for i in 0..3 {
+        log(&logger, "u1", "test", &format!("before-{i}")).await;
+    }
+    logger.flush().await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    for i in 0..3 {
+        log(&logger, "u1", "test", &format!("after-{i}")).await;
+    }
+    logger.shutdown().await;
+    assert_eq!(
+        log_files(dir.path()),
+        [
+            "audit-00000001-20241003T235930Z.jsonl",
+            "audit-00000002-20241004T000030Z.jsonl"
+        ]
+    );
+    let events = common::events(dir.path());
+    assert_eq!(events.len(), 6);
+    assert_eq!(events[0]["timestamp"], "2024-10-03T23:59:30.000Z");
+    assert_eq!(events[3]["timestamp"], "2024-10-04T00:00:30.000Z");
+    assert_eq!(verify_path(dir.path(), &common::key()).unwrap().files, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_removes_old_files_and_what_remains_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = UNIX_EPOCH + DAY * 20_000 + Duration::from_secs(3600);
+    let clock = AuditClock::starting_at(start);
+    let logger = logger(dir.path(), clock);
+    log(&logger, "u1", "test", "day-0").await;
+    logger.flush().await;
+    tokio::time::advance(DAY * 2).await;
+    log(&logger, "u1", "test", "day-2").await;
+    logger.flush().await;
+    tokio::time::advance(DAY * 40).await;
+    assert_eq!(log_files(dir.path()).len(), 2);
+    // Day 42: a new file starts, and the retention (30 days) removes the file of day 0, whose
+    // records all precede day 2; the file of day 2 holds records up to day 42, so it stays.
+    log(&logger, "u1", "test", "day-42").await;
+    logger.shutdown().await;
+    let files = log_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].starts_with("audit-00000002-"));
+    let report = verify_path(dir.path(), &common::key()).unwrap();
+    assert_eq!(report.events, 2);
+    let resources: Vec<_> = common::events(dir.path())
+        .iter()
+        .map(|e| e["resource"].clone())
+        .collect();
+    assert_eq!(resources, [json!("day-2"), json!("day-42")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn housekeeping_applies_retention_without_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = UNIX_EPOCH + DAY * 20_000;
+    let clock = AuditClock::starting_at(start);
+    let sink = FileSink::open(
+        FileSinkConfig::new(dir.path(), common::key())
+            .clock(clock)
+            .retention(Some(DAY * 3)),
+    )
+    .unwrap();
+    let logger = AuditLogger::builder()
+        .sink(sink)
+        .clock(clock)
+        .maintenance_interval(Duration::from_secs(3600))
+        .start();
+    for day in 0..3 {
+        log(&logger, "u1", "test", &format!("day-{day}")).await;
+        logger.flush().await;
+        tokio::time::advance(DAY).await;
+    }
+    assert_eq!(log_files(dir.path()).len(), 3);
+    // Day 5 + housekeeping: files whose successor started before day 2 go.
+    tokio::time::advance(DAY * 2).await;
+    tokio::time::sleep(Duration::from_secs(7200)).await;
+    logger.flush().await;
+    let files = log_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    logger.shutdown().await;
+    verify_path(dir.path(), &common::key()).unwrap();
+}
+
+#[tokio::test]
+async fn queries_by_actor_and_type_answer_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = logger(dir.path(), AuditClock::new());
+    let begin = SystemTime::now() - Duration::from_secs(1);
+    for i in 0..30 {
+        let actor = if i % 3 == 0 { "alice" } else { "bob" };
+        let kind = if i % 2 == 0 {
+            "authentication"
+        } else {
+            "data_modification"
+        };
+        log(&logger, actor, kind, &format!("r-{i}")).await;
+    }
+    let all = begin..SystemTime::now() + Duration::from_secs(60);
+    let alice = logger
+        .events_by_actor("alice", all.clone(), 100)
+        .await
+        .unwrap();
+    assert_eq!(alice.len(), 10);
+    assert!(alice.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    assert_eq!(alice[0].resource, "r-0");
+    assert_eq!(alice[9].resource, "r-27");
+    let limited = logger.events_by_actor("bob", all.clone(), 5).await.unwrap();
+    assert_eq!(limited.len(), 5);
+    let auth = logger
+        .events_by_type("authentication", all.clone(), 100)
+        .await
+        .unwrap();
+    assert_eq!(auth.len(), 15);
+    assert!(auth.iter().all(|e| e.event_type == "authentication"));
+    let future = SystemTime::now() + DAY..SystemTime::now() + DAY * 2;
+    assert!(
+        logger
+            .events_by_actor("alice", future, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        logger
+            .events_by_actor("carol", all, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    logger.shutdown().await;
+}
