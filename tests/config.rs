@@ -82,11 +82,18 @@ async fn disabled_metrics_mount_no_endpoint_and_record_nothing() {
 }
 
 #[test]
-fn the_readme_yaml_example_parses() {
+fn the_readme_yaml_examples_parse() {
     let readme = include_str!("../README.md");
-    let start = readme.find("```yaml\n").unwrap() + "```yaml\n".len();
-    let end = start + readme[start..].find("```").unwrap();
-    let config = Config::from_yaml_str("README.md", &readme[start..end]).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("```").unwrap()])
+        .collect();
+    assert!(blocks.len() >= 2);
+    for block in &blocks {
+        Config::from_yaml_str("README.md", block).unwrap();
+    }
+    let config = Config::from_yaml_str("README.md", blocks[0]).unwrap();
     assert_eq!(config.security.trusted_proxies, ["10.0.0.0/8"]);
     assert_eq!(config.security.rate_limiting.capacity, 1000);
     assert!(config.security.auth.is_some());
