@@ -4,6 +4,7 @@
 #   benches/load.sh                          # every layer (--stack full)
 #   benches/load.sh --layers metrics         # one layer (request ids off too)
 #   benches/load.sh --duration 10 --rounds 5 --connections 32
+#   benches/load.sh --layers metrics --against stack   # against the Stack with no optional layer
 #
 # The server runs pinned to CPU 0 (taskset), wrk to CPU 1, so the server's one core is saturated
 # and 1/rps is its CPU time per request. For each scenario (GET /items/{id}, POST /items) it
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 layers=""
+against=bare
 duration=5
 rounds=3
 connections=32
@@ -21,6 +23,7 @@ port_layered=38081
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) layers="$2"; shift 2 ;;
+    --against) against="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
@@ -48,7 +51,8 @@ trap cleanup EXIT
 if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
 # Both servers get the same Authorization header: a token the security layer accepts.
 token=$("$server" --print-token)
-taskset -c 0 "$server" --stack bare --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
+if [ "$against" = bare ]; then base_args=(--stack bare); else base_args=(--layers "$against"); fi
+taskset -c 0 "$server" "${base_args[@]}" --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
 taskset -c 0 "$server" "${layered_args[@]}" --port "$port_layered" >"$work/layered.log" 2>&1 & pids+=($!)
 for port in "$port_bare" "$port_layered"; do
   for _ in $(seq 100); do
@@ -93,7 +97,8 @@ for round in $(seq "$rounds"); do
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-printf '%-6s %12s %12s %10s %10s %8s %16s\n' scenario bare_rps layered_rps bare_p99 lay_p99 ratio added_cpu_us
+echo "base: $against; layered: ${layers:-full}"
+printf '%-6s %12s %12s %10s %10s %8s %16s\n' scenario base_rps layered_rps base_p99 lay_p99 ratio added_cpu_us
 for scenario in get post; do
   b_rps=$(cut -d' ' -f1 "$work/$scenario.bare" | median)
   l_rps=$(cut -d' ' -f1 "$work/$scenario.layered" | median)

@@ -38,12 +38,13 @@ use streamgate::{
 use validator::Validate;
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
-const LAYERS: [&str; 6] = [
+const LAYERS: [&str; 7] = [
     "audit",
     "metrics",
     "ratelimit",
     "request_id",
     "security",
+    "stack",
     "validate",
 ];
 
@@ -121,7 +122,8 @@ fn parse_args() -> Result<Args, String> {
                 layers = Some(match value()?.as_str() {
                     "bare" => BTreeSet::new(),
                     "full" => LAYERS.iter().map(|l| (*l).to_owned()).collect(),
-                    other => return Err(format!("--stack is bare or full, not {other}")),
+                    "stack" => BTreeSet::from(["stack".to_owned()]),
+                    other => return Err(format!("--stack is bare, stack or full, not {other}")),
                 });
             }
             "--layers" => {
@@ -170,9 +172,11 @@ fn app(layers: &BTreeSet<String>) -> Router {
     if layers.is_empty() {
         return routes.route("/metrics", metrics_route(MetricsRecorder::new()));
     }
+    // `--layers stack`: the Stack with every optional layer off, the base the others add to.
     let mut stack = Stack::new("bench")
         .request_ids(on("request_id"))
         .metrics(on("metrics"))
+        .validation(on("validate"))
         .no_rate_limits();
     if on("ratelimit") {
         // One policy per client IP, far above what one wrk client can send.

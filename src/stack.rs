@@ -42,6 +42,8 @@ pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
     request_ids: bool,
+    #[cfg(feature = "validate")]
+    validation: bool,
     #[cfg(feature = "audit")]
     audit: Option<(streamgate_audit::AuditLayer, streamgate_audit::AuditLogger)>,
     /// Rate limits keyed by client IP (outside the security layer) and by user (inside it).
@@ -80,6 +82,8 @@ impl Stack {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
+            #[cfg(feature = "validate")]
+            validation: true,
             #[cfg(feature = "audit")]
             audit: None,
             #[cfg(feature = "ratelimit")]
@@ -256,6 +260,14 @@ impl Stack {
         handle
     }
 
+    /// Whether the validation settings layer runs (default true). Without it, `Valid<T>`
+    /// extractors still validate, with the default depth limit and the global metrics recorder.
+    #[cfg(feature = "validate")]
+    pub fn validation(mut self, enabled: bool) -> Self {
+        self.validation = enabled;
+        self
+    }
+
     /// Turns the metrics layer and `/metrics` on or off (default on).
     #[cfg(feature = "metrics")]
     pub fn metrics(mut self, enabled: bool) -> Self {
@@ -372,8 +384,13 @@ impl Stack {
 
     /// Hands the `Valid<T>` extractors their settings and metrics handle.
     #[cfg(feature = "validate")]
-    fn validation_layer(&self) -> streamgate_validate::ValidationLayer {
-        streamgate_validate::ValidationLayer::new().metrics(self.layer_metrics())
+    fn validation_layer(
+        &self,
+    ) -> tower::util::Either<streamgate_validate::ValidationLayer, Identity> {
+        tower::util::option_layer(
+            self.validation
+                .then(|| streamgate_validate::ValidationLayer::new().metrics(self.layer_metrics())),
+        )
     }
 
     #[cfg(not(feature = "validate"))]
