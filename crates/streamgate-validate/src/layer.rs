@@ -44,14 +44,13 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{Arc, OnceLock, RwLock},
-    task::{Context, Poll},
 };
 
-use http::{Extensions, Request};
+use http::Extensions;
 use metrics::Counter;
 use streamgate_core::{MetricsHandle, route_label_from};
+use tower_http::add_extension::AddExtension;
 use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::{failure::FailureKind, json::DEFAULT_MAX_DEPTH};
 
@@ -196,37 +195,10 @@ impl ValidationLayer {
 }
 
 impl<S> Layer<S> for ValidationLayer {
-    type Service = Validation<S>;
+    /// tower-http's extension inserter: the layer only hands its settings to the extractors.
+    type Service = AddExtension<S, ValidationConfig>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Validation {
-            inner,
-            config: self.config.clone(),
-        }
-    }
-}
-
-/// The service of [`ValidationLayer`].
-#[derive(Clone, Debug)]
-pub struct Validation<S> {
-    inner: S,
-    config: ValidationConfig,
-}
-
-impl<S, B> Service<Request<B>> for Validation<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        request.extensions_mut().insert(self.config.clone());
-        self.inner.call(request)
+        AddExtension::new(inner, self.config.clone())
     }
 }

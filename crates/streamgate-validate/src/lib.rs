@@ -111,7 +111,7 @@ pub use failure::{FailureKind, FieldError, ValidationFailure};
 #[doc(inline)]
 pub use json::{from_json_slice, sanitize_and_validate};
 #[doc(inline)]
-pub use layer::{FAILURES_TOTAL, Validation, ValidationConfig, ValidationLayer};
+pub use layer::{FAILURES_TOTAL, ValidationConfig, ValidationLayer};
 pub use rule_errors::rule_failure;
 #[doc(inline)]
 pub use sanitize::{Sanitize, Sanitizer, html_escape};
