@@ -5,6 +5,7 @@
 #   benches/load.sh --layers metrics         # one layer (request ids off too)
 #   benches/load.sh --duration 10 --rounds 5 --connections 32
 #   benches/load.sh --layers metrics --against stack   # against the Stack with no optional layer
+#   benches/load.sh --layers ratelimit --redis redis://127.0.0.1:6379 --connections 64
 #
 # The server runs pinned to CPU 0 (taskset), wrk to CPU 1, so the server's one core is saturated
 # and 1/rps is its CPU time per request. For each scenario (GET /items/{id}, POST /items) it
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 layers=""
 against=bare
+redis=""
 duration=5
 rounds=3
 connections=32
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --layers) layers="$2"; shift 2 ;;
     --against) against="$2"; shift 2 ;;
+    --redis) redis="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
@@ -35,7 +38,11 @@ command -v wrk >/dev/null || { echo "load.sh: wrk is missing (apt-get install wr
 command -v taskset >/dev/null || { echo "load.sh: taskset is missing (util-linux)" >&2; exit 2; }
 [ "$(nproc)" -ge 2 ] || { echo "load.sh: needs 2 CPUs (server and load generator pinned apart)" >&2; exit 2; }
 
-cargo build --release --example bench_server --quiet
+if [ -n "$redis" ]; then
+  cargo build --release --example bench_server --features redis --quiet
+else
+  cargo build --release --example bench_server --quiet
+fi
 server=target/release/examples/bench_server
 work=$(mktemp -d)
 pids=()
@@ -49,6 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
+if [ -n "$redis" ]; then layered_args+=(--redis "$redis"); fi
 # Both servers get the same Authorization header: a token the security layer accepts.
 token=$("$server" --print-token)
 if [ "$against" = bare ]; then base_args=(--stack bare); else base_args=(--layers "$against"); fi
@@ -70,6 +78,11 @@ LUA
 # Both servers get the same request headers.
 auth=(-H "Authorization: Bearer $token")
 
+# percentile P FILE: wrk's latency at P (e.g. 99%) in microseconds
+percentile() {
+  awk -v p="$1" '$1 == p {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}' "$2"
+}
+
 # run SCENARIO CONFIG PORT ROUND: one wrk run; appends "rps p99_us" to $work/SCENARIO.CONFIG
 run() {
   local scenario=$1 config=$2 port=$3 out="$work/$1.$2.$4.txt"
@@ -83,10 +96,11 @@ run() {
   if grep -q "Socket errors" "$out"; then
     echo "load.sh: socket errors against $config ($scenario):" >&2; cat "$out" >&2; exit 1
   fi
-  local rps p99
+  local rps p50 p99
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}' "$out")
-  echo "$rps $p99" >>"$work/$scenario.$config"
+  p50=$(percentile 50% "$out")
+  p99=$(percentile 99% "$out")
+  echo "$rps $p99 $p50" >>"$work/$scenario.$config"
 }
 
 for round in $(seq "$rounds"); do
@@ -98,13 +112,14 @@ done
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo "base: $against; layered: ${layers:-full}"
-printf '%-6s %12s %12s %10s %10s %8s %16s\n' scenario base_rps layered_rps base_p99 lay_p99 ratio added_cpu_us
+printf '%-6s %12s %12s %10s %10s %10s %8s %16s\n' scenario base_rps layered_rps base_p99 lay_p50 lay_p99 ratio added_cpu_us
 for scenario in get post; do
   b_rps=$(cut -d' ' -f1 "$work/$scenario.bare" | median)
   l_rps=$(cut -d' ' -f1 "$work/$scenario.layered" | median)
   b_p99=$(cut -d' ' -f2 "$work/$scenario.bare" | median)
   l_p99=$(cut -d' ' -f2 "$work/$scenario.layered" | median)
-  awk -v s="$scenario" -v b="$b_rps" -v l="$l_rps" -v bp="$b_p99" -v lp="$l_p99" 'BEGIN {
-    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.3f %16.3f\n", s, b, l, bp, lp, l / b, 1e6 / l - 1e6 / b
+  l_p50=$(cut -d' ' -f3 "$work/$scenario.layered" | median)
+  awk -v s="$scenario" -v b="$b_rps" -v l="$l_rps" -v bp="$b_p99" -v lp="$l_p99" -v lm="$l_p50" 'BEGIN {
+    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.0fus %8.3f %16.3f\n", s, b, l, bp, lm, lp, l / b, 1e6 / l - 1e6 / b
   }'
 done

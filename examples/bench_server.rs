@@ -5,6 +5,7 @@
 //! cargo run --release --example bench_server -- --stack full --port 3001
 //! cargo run --release --example bench_server -- --layers metrics --port 3001
 //! cargo run --release --example bench_server -- --print-token   # the Authorization token to send
+//! cargo run --release --example bench_server -- --layers ratelimit --redis redis://127.0.0.1:6379
 //! ```
 //!
 //! Routes: `GET /items/{id}` (a small JSON object), `POST /items` (a JSON body with `email` and
@@ -109,11 +110,14 @@ async fn create_item_by_hand(Json(item): Json<NewItem>) -> impl IntoResponse {
 struct Args {
     layers: BTreeSet<String>,
     port: u16,
+    /// The rate-limit layer decides on this Redis server instead of in memory.
+    redis: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut layers = None;
     let mut port = 3000;
+    let mut redis = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -142,6 +146,7 @@ fn parse_args() -> Result<Args, String> {
                 }
                 layers = Some(chosen);
             }
+            "--redis" => redis = Some(value()?),
             "--print-token" => {
                 println!("{}", bench_token());
                 std::process::exit(0);
@@ -155,11 +160,34 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         layers: layers.unwrap_or_default(),
         port,
+        redis,
     })
 }
 
+/// The shared Redis store (built with `--features redis`).
+#[cfg(feature = "redis")]
+fn redis_store(
+    url: &str,
+    stack: &Stack,
+) -> std::sync::Arc<dyn streamgate::ratelimit::RateLimitStore> {
+    let store = streamgate::ratelimit::RedisStore::builder(url)
+        .metrics(stack.layer_metrics())
+        .build()
+        .expect("a valid Redis URL");
+    std::sync::Arc::new(store)
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(
+    _url: &str,
+    _stack: &Stack,
+) -> std::sync::Arc<dyn streamgate::ratelimit::RateLimitStore> {
+    eprintln!("bench_server: --redis needs the `redis` feature (cargo build --features redis)");
+    std::process::exit(2)
+}
+
 /// The router; call inside the runtime (the audit writer is a tokio task).
-fn app(layers: &BTreeSet<String>) -> Router {
+fn app(layers: &BTreeSet<String>, redis: Option<&str>) -> Router {
     let on = |layer: &str| layers.contains(layer);
     let create = if on("validate") {
         post(create_item)
@@ -180,14 +208,16 @@ fn app(layers: &BTreeSet<String>) -> Router {
         .no_rate_limits();
     if on("ratelimit") {
         // One policy per client IP, far above what one wrk client can send.
-        let limit = RateLimitLayer::builder()
+        let mut limit = RateLimitLayer::builder()
             .policy(RatePolicy::new(
                 "per-ip",
                 Quota::per_second(10_000_000).burst(10_000_000),
             ))
-            .metrics(stack.layer_metrics())
-            .build()
-            .expect("a valid rate limit");
+            .metrics(stack.layer_metrics());
+        if let Some(url) = redis {
+            limit = limit.store(redis_store(url, &stack));
+        }
+        let limit = limit.build().expect("a valid rate limit");
         stack = stack.rate_limit(limit);
     }
     if on("audit") {
@@ -248,7 +278,8 @@ fn main() -> ExitCode {
             "bench_server listening on http://{addr} with layers [{}]",
             layers.join(",")
         );
-        let app = app(&args.layers).into_make_service_with_connect_info::<SocketAddr>();
+        let app = app(&args.layers, args.redis.as_deref())
+            .into_make_service_with_connect_info::<SocketAddr>();
         match axum::serve(listener, app).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
