@@ -80,11 +80,11 @@ pub(crate) struct StatusMetrics {
 #[derive(Debug)]
 pub(crate) struct RouteMetrics {
     method: u8,
-    route: Box<str>,
     pub(crate) excluded: bool,
     pub(crate) active: Gauge,
     recorder: MetricsRecorder,
     body_sizes: bool,
+    /// Method, route template (also what `is` compares) and service name.
     labels: [Label; 3],
     /// The first status this route answered: most routes mostly answer one, found with one load.
     first_status: OnceLock<Arc<StatusMetrics>>,
@@ -148,7 +148,6 @@ impl HandleCache {
         };
         let metrics = Arc::new(RouteMetrics {
             method,
-            route: route.into(),
             excluded,
             active,
             recorder: config.recorder.clone(),
@@ -176,7 +175,7 @@ impl HandleCache {
 impl RouteMetrics {
     /// Whether these are the handles of `(method, route)`.
     pub(crate) fn is(&self, method: u8, route: &str) -> bool {
-        self.method == method && *self.route == *route
+        self.method == method && self.labels[1].value() == route
     }
 
     /// The handles of `status` on `route`, registered on first use.
