@@ -50,7 +50,7 @@ pub use metrics_handle::MetricsHandle;
 #[doc(inline)]
 pub use problem::{PROBLEM_JSON, Problem};
 #[doc(inline)]
-pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, request_id, request_id_layer};
+pub use request_id::{MakeUuidV4, REQUEST_ID_HEADER, RequestIdLayer, request_id, request_id_layer};
 #[doc(inline)]
 pub use route::{RouteTemplate, UNMATCHED_ROUTE, route_label, route_label_from};
 #[doc(inline)]
