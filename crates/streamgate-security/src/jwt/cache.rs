@@ -1,24 +1,29 @@
 //! Verified tokens, so a repeated token skips signature verification.
 //!
-//! Keyed by a seeded 64-bit hash of the token; the entry keeps the token itself, compared on a hit,
-//! so a hash collision can never lend one token's identity to another. Each entry is valid until
+//! Keyed by a seeded 64-bit hash of the token's last bytes, which lie in its signature (the part
+//! that differs between any two tokens a server issues); the entry keeps the whole token, compared
+//! on a hit, so a key collision can never lend one token's identity to another. Only verified
+//! tokens are inserted, so a client cannot crowd one key with forged tokens either. Each entry is valid until
 //! the token's `exp` plus leeway by the layer's [`Clock`](crate::Clock), so paused tokio time
 //! expires it in tests (moka's TTLs run on their own clock, which tests cannot move).
 //!
 //! The map is split into shards behind read-write locks: a hit is one uncontended read lock, one
-//! hash-map probe and one reference-count increment. A full shard first drops expired entries,
+//! hash-map probe, one comparison of the token and one reference-count increment (the context). A full shard first drops expired entries,
 //! then an arbitrary one (the keys are random hashes, so this is random eviction).
 
 use std::{
     collections::HashMap,
     hash::{BuildHasher, BuildHasherDefault, Hasher},
-    sync::{Arc, PoisonError, RwLock},
+    sync::{PoisonError, RwLock},
 };
 
 use foldhash::fast::RandomState;
 use streamgate_core::SecurityContext;
 
 const SHARDS: usize = 16;
+
+/// How many of the token's last bytes are hashed into its key.
+const KEY_BYTES: usize = 32;
 
 #[derive(Debug)]
 pub(crate) struct CachedToken {
@@ -29,8 +34,9 @@ pub(crate) struct CachedToken {
     pub(crate) token_id: Option<Box<str>>,
 }
 
-pub(crate) enum Lookup {
-    Hit(Arc<CachedToken>),
+pub(crate) enum Lookup<T> {
+    /// What the caller made of the live entry.
+    Hit(T),
     Expired,
     Miss,
 }
@@ -55,7 +61,7 @@ impl Hasher for PassThrough {
     }
 }
 
-type Shard = RwLock<HashMap<u64, Arc<CachedToken>, BuildHasherDefault<PassThrough>>>;
+type Shard = RwLock<HashMap<u64, CachedToken, BuildHasherDefault<PassThrough>>>;
 
 #[derive(Debug)]
 pub(crate) struct TokenCache {
@@ -75,7 +81,8 @@ impl TokenCache {
     }
 
     pub(crate) fn key(&self, token: &[u8]) -> u64 {
-        self.hasher.hash_one(token)
+        let tail = &token[token.len().saturating_sub(KEY_BYTES)..];
+        self.hasher.hash_one(tail)
     }
 
     fn shard(&self, key: u64) -> &Shard {
@@ -83,24 +90,35 @@ impl TokenCache {
         &self.shards[(key >> 60) as usize % SHARDS]
     }
 
-    pub(crate) fn get(&self, key: u64, token: &[u8], now: u64) -> Lookup {
+    /// Looks `token` up at `now` (Unix seconds); a live entry is handed to `hit` under the shard's
+    /// read lock, an expired one is removed.
+    pub(crate) fn get<T>(
+        &self,
+        key: u64,
+        token: &[u8],
+        now: u64,
+        hit: impl FnOnce(&CachedToken) -> T,
+    ) -> Lookup<T> {
         let shard = self.shard(key);
-        let entry = {
+        {
             let map = shard.read().unwrap_or_else(PoisonError::into_inner);
             match map.get(&key) {
-                Some(entry) if *entry.token == *token => Arc::clone(entry),
+                Some(entry) if *entry.token == *token => {
+                    if now <= entry.valid_until {
+                        return Lookup::Hit(hit(entry));
+                    }
+                }
                 _ => return Lookup::Miss,
             }
-        };
-        if now > entry.valid_until {
-            shard
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&key);
-            Lookup::Expired
-        } else {
-            Lookup::Hit(entry)
         }
+        let mut map = shard.write().unwrap_or_else(PoisonError::into_inner);
+        if map
+            .get(&key)
+            .is_some_and(|entry| *entry.token == *token && now > entry.valid_until)
+        {
+            map.remove(&key);
+        }
+        Lookup::Expired
     }
 
     pub(crate) fn insert(
@@ -112,12 +130,12 @@ impl TokenCache {
         token_id: Option<&str>,
         now: u64,
     ) {
-        let entry = Arc::new(CachedToken {
+        let entry = CachedToken {
             token: token.into(),
             context,
             valid_until,
             token_id: token_id.map(Into::into),
-        });
+        };
         let mut map = self
             .shard(key)
             .write()
@@ -161,25 +179,41 @@ mod tests {
         assert!(cache.len() <= 32, "{}", cache.len());
         let token = b"fresh";
         cache.insert(cache.key(token), token, context(), 500, None, 200);
-        assert!(matches!(
-            cache.get(cache.key(token), token, 200),
-            Lookup::Hit(_)
-        ));
-        assert!(matches!(
-            cache.get(cache.key(token), token, 501),
-            Lookup::Expired
-        ));
-        assert!(matches!(
-            cache.get(cache.key(token), token, 200),
-            Lookup::Miss
-        ));
+        let get = |now| cache.get(cache.key(token), token, now, |entry| entry.valid_until);
+        assert!(matches!(get(200), Lookup::Hit(500)));
+        assert!(matches!(get(501), Lookup::Expired));
+        assert!(matches!(get(200), Lookup::Miss));
     }
 
     #[test]
     fn another_token_with_the_same_key_is_a_miss() {
         let cache = TokenCache::new(8);
         cache.insert(7, b"real-token", context(), 100, None, 0);
-        assert!(matches!(cache.get(7, b"forged-token", 0), Lookup::Miss));
-        assert!(matches!(cache.get(7, b"real-token", 0), Lookup::Hit(_)));
+        assert!(matches!(
+            cache.get(7, b"forged-token", 0, |_| ()),
+            Lookup::Miss
+        ));
+        assert!(matches!(
+            cache.get(7, b"real-token", 0, |_| ()),
+            Lookup::Hit(())
+        ));
+    }
+
+    #[test]
+    fn tokens_sharing_their_tail_are_told_apart() {
+        let cache = TokenCache::new(8);
+        let tail = [b'x'; KEY_BYTES];
+        let one = [b"header-one.payload.".as_slice(), &tail].concat();
+        let two = [b"header-two.payload.".as_slice(), &tail].concat();
+        assert_eq!(cache.key(&one), cache.key(&two));
+        cache.insert(cache.key(&one), &one, context(), 100, None, 0);
+        assert!(matches!(
+            cache.get(cache.key(&two), &two, 0, |_| ()),
+            Lookup::Miss
+        ));
+        assert!(matches!(
+            cache.get(cache.key(&one), &one, 0, |_| ()),
+            Lookup::Hit(())
+        ));
     }
 }

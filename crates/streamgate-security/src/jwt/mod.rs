@@ -128,18 +128,17 @@ impl JwtAuth {
             return Cached::Miss;
         };
         let key = cache.key(token);
-        match cache.get(key, token, self.inner.clock.unix_seconds()) {
-            Lookup::Hit(entry) => {
-                if self
-                    .inner
-                    .revocations
-                    .is_revoked(entry.token_id.as_deref(), entry.context.user_id())
-                {
-                    Cached::Refused(AuthReason::Revoked)
-                } else {
-                    Cached::Hit(entry.context.clone())
-                }
+        let now = self.inner.clock.unix_seconds();
+        let revocations = &self.inner.revocations;
+        let lookup = cache.get(key, token, now, |entry| {
+            if revocations.is_revoked(entry.token_id.as_deref(), entry.context.user_id()) {
+                Cached::Refused(AuthReason::Revoked)
+            } else {
+                Cached::Hit(entry.context.clone())
             }
+        });
+        match lookup {
+            Lookup::Hit(cached) => cached,
             Lookup::Expired => Cached::Refused(AuthReason::Expired),
             Lookup::Miss => Cached::Miss,
         }
