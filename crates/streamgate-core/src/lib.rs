@@ -9,6 +9,7 @@
 //! - [`route_label`]: the matched route template or `unmatched`, for labels and policies.
 //! - [`request_id_layer`]: `x-request-id` set and propagated.
 //! - [`MetricsHandle`]: where a layer registers its own metrics (a given recorder or the global one).
+//! - [`AuditReason`]: the short reason a layer leaves on its response for the audit layer.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -30,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod audit_reason;
 pub mod client_ip;
 pub mod eth_address;
 pub mod metrics_handle;
@@ -38,6 +40,8 @@ pub mod request_id;
 pub mod route;
 pub mod security_context;
 
+#[doc(inline)]
+pub use audit_reason::AuditReason;
 #[doc(inline)]
 pub use client_ip::{
     ClientIp, ClientIpLayer, ClientIpService, InvalidNetwork, MissingPeerAddr, PeerAddr,

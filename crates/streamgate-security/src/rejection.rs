@@ -1,9 +1,10 @@
 //! 401 and 403 answers: RFC 6750 `WWW-Authenticate` challenges and problem+json bodies that say
-//! why without echoing the credential.
+//! why without echoing the credential. The response also carries the [`AuthDecision`] and, for
+//! the audit layer, the reason as an [`AuditReason`].
 
 use axum_core::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header::WWW_AUTHENTICATE};
-use streamgate_core::Problem;
+use streamgate_core::{AuditReason, Problem};
 
 use crate::{AuthDecision, Decision};
 
@@ -33,7 +34,9 @@ pub(crate) fn refusal(decision: AuthDecision, token_given: bool) -> Response {
         .with_member("reason", reason.as_str())
         .into_response();
     response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-    response.extensions_mut().insert(decision);
+    let extensions = response.extensions_mut();
+    extensions.insert(decision);
+    extensions.insert(AuditReason::new(reason.as_str()));
     response
 }
 
@@ -52,6 +55,10 @@ mod tests {
         assert_eq!(
             response.headers()[WWW_AUTHENTICATE],
             "Bearer error=\"insufficient_scope\""
+        );
+        assert_eq!(
+            response.extensions().get::<AuditReason>(),
+            Some(&AuditReason::new("missing_role"))
         );
     }
 

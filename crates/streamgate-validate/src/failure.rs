@@ -10,9 +10,11 @@
 //! );
 //! let response = failure.into_response();
 //! assert_eq!(response.status(), 422);
-//! // The audit layer reads the same failure back from the response.
+//! // Layers outside read the same failure back from the response; the audit layer its code.
 //! let left = response.extensions().get::<ValidationFailure>().unwrap();
 //! assert_eq!(left.errors()[0].pointer(), "/email");
+//! let reason = response.extensions().get::<streamgate_core::AuditReason>().unwrap();
+//! assert_eq!(reason.as_str(), "rule_failed");
 //! ```
 
 use std::{borrow::Cow, fmt, sync::Arc};
@@ -21,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
-use streamgate_core::Problem;
+use streamgate_core::{AuditReason, Problem};
 
 /// The `type` URI of the problem bodies for a 400 (the body could not be read as the format).
 pub const MALFORMED_TYPE: &str = "https://streamgate.dev/problems/malformed-request";
@@ -282,7 +284,9 @@ impl std::error::Error for ValidationFailure {}
 impl IntoResponse for ValidationFailure {
     fn into_response(self) -> Response {
         let mut response = self.to_problem().into_response();
-        response.extensions_mut().insert(self);
+        let extensions = response.extensions_mut();
+        extensions.insert(AuditReason::new(self.kind().as_str()));
+        extensions.insert(self);
         response
     }
 }
