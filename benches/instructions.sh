@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Instructions per request: bare axum against StreamGate's layers, counted by callgrind.
+#
+#   benches/instructions.sh                        # every layer (--stack full)
+#   benches/instructions.sh --layers security      # one layer (request ids off too)
+#   benches/instructions.sh --layers metrics --against stack
+#
+# load.sh measures time, which this shared 2-core machine makes noisy (about ±0.3 µs per
+# request). This script counts the user-space instructions the bench server executes per request
+# under wrk, which is the same from run to run whatever else the machine does: the server runs
+# under `valgrind --tool=callgrind` with collection switched on only while wrk runs (after a
+# warm-up), and the count is divided by the requests wrk completed. It prints, for GET /items/{id}
+# and POST /items, the base's and the layered server's instructions per request and the
+# difference. Kernel time (sockets) is not counted, so the ratio is not the throughput ratio.
+# Needs valgrind and wrk (apt-get install valgrind wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+layers=""
+against=bare
+duration=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --layers) layers="$2"; shift 2 ;;
+    --against) against="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    *) echo "instructions.sh: unknown flag $1" >&2; exit 2 ;;
+  esac
+done
+for program in valgrind callgrind_control callgrind_annotate wrk curl; do
+  command -v "$program" >/dev/null || { echo "instructions.sh: $program is missing" >&2; exit 2; }
+done
+
+cargo build --release --example bench_server --quiet
+server=target/release/examples/bench_server
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  rm -rf "$work" "${TMPDIR:-/tmp}"/streamgate-bench-audit-*
+}
+trap cleanup EXIT
+
+token=$("$server" --print-token)
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"email":"ada@example.com","name":"Analytical Engine"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# count CONFIG SCENARIO ARGS...: prints the instructions per request of one server under wrk.
+count() {
+  local config=$1 scenario=$2 port=$((39100 + RANDOM % 800))
+  shift 2
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/$config.$scenario.%p" \
+    "$server" "$@" --port "$port" >"$work/$config.$scenario.log" 2>&1 &
+  pid=$!
+  local up=""
+  for _ in $(seq 200); do
+    if curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/items/1" 2>/dev/null; then
+      up=yes; break
+    fi
+    sleep 0.1
+  done
+  [ -n "$up" ] || { echo "instructions.sh: $config did not start" >&2; cat "$work/$config.$scenario.log" >&2; exit 1; }
+  local load=(-t1 -c8 -H "Authorization: Bearer $token") url="http://127.0.0.1:$port/items/42"
+  if [ "$scenario" = post ]; then load+=(-s "$work/post.lua"); url="http://127.0.0.1:$port/items"; fi
+  wrk "${load[@]}" -d1 "$url" >/dev/null
+  callgrind_control -i on "$pid" >/dev/null 2>&1
+  wrk "${load[@]}" -d"$duration" "$url" >"$work/$config.$scenario.wrk"
+  callgrind_control -i off "$pid" >/dev/null 2>&1
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid=""
+  if grep -q "Non-2xx or 3xx responses" "$work/$config.$scenario.wrk"; then
+    echo "instructions.sh: $config answered non-2xx to $scenario" >&2; exit 1
+  fi
+  local requests instructions
+  requests=$(awk '/requests in/ {print $1}' "$work/$config.$scenario.wrk")
+  instructions=$(callgrind_annotate "$work/$config.$scenario".*.1 2>/dev/null \
+    | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  echo $((instructions / requests))
+}
+
+if [ "$against" = bare ]; then base_args=(--stack bare); else base_args=(--layers "$against"); fi
+if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
+echo "base: $against; layered: ${layers:-full}"
+printf '%-8s %14s %14s %14s\n' scenario base_instr layered_instr added_instr
+for scenario in get post; do
+  base=$(count base "$scenario" "${base_args[@]}")
+  layered=$(count layered "$scenario" "${layered_args[@]}")
+  printf '%-8s %14d %14d %14d\n' "$scenario" "$base" "$layered" $((layered - base))
+done
