@@ -72,7 +72,7 @@ pub struct Valid<E>(pub E);
 
 /// Counts a failure on the request's route and hands it back.
 fn counted(extensions: &http::Extensions, failure: ValidationFailure) -> ValidationFailure {
-    ValidationConfig::from_extensions(extensions).record_failure(extensions, failure.kind());
+    ValidationConfig::current(extensions).record_failure(extensions, failure.kind());
     failure
 }
 
@@ -114,7 +114,7 @@ where
                 return Err(unsupported(&parts.headers, "application/json"));
             }
             let bytes = read_body(body).await?;
-            let max_depth = ValidationConfig::from_extensions(&parts.extensions).max_depth();
+            let max_depth = ValidationConfig::current(&parts.extensions).max_depth();
             from_json_slice_with_depth(&bytes, max_depth)
         }
         .await;

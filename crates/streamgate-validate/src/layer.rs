@@ -1,11 +1,13 @@
 //! [`ValidationLayer`]: hands the extractors their configuration (metrics recorder, depth limit).
 //!
-//! An extractor cannot see a layer's configuration, so the layer inserts a [`ValidationConfig`]
-//! into each request's extensions and the extractors read it from there. Without the layer the
-//! extractors use a process-wide default: the default depth limit and the global metrics recorder.
-//! The layer is therefore optional: add it for a recorder other than the global one (tests) or
-//! another depth limit. It costs one extension insert per request, plus the per-route wrapping
-//! every `Router::layer` adds (about 0.15 µs together, `benches/paired.rs`).
+//! An extractor cannot see a layer's configuration, so the layer makes its [`ValidationConfig`]
+//! the current one while the inner service's future runs (a tokio task-local, set around each
+//! poll), and the extractors read it from there. A `ValidationConfig` in the request extensions,
+//! put there by the application, takes precedence. Without either, the extractors use a
+//! process-wide default: the default depth limit and the global metrics recorder. The layer is
+//! therefore optional: add it for a recorder other than the global one (tests) or another depth
+//! limit. Per request it costs a reference-count increment and the per-route wrapping every
+//! `Router::layer` adds: no allocation, unlike an extension insert.
 //! Failures are counted by the extractor, in `streamgate_validation_failures_total{route,code}`
 //! (`route` is the matched route template, `code` a [`FailureKind`]), and the failure is left in
 //! the response extensions for the audit layer.
@@ -44,13 +46,15 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{Arc, OnceLock, RwLock},
+    task::{Context, Poll},
 };
 
-use http::Extensions;
+use http::{Extensions, Request};
 use metrics::Counter;
 use streamgate_core::{MetricsHandle, route_label_from};
-use tower_http::add_extension::AddExtension;
+use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
+use tower_service::Service;
 
 use crate::{failure::FailureKind, json::DEFAULT_MAX_DEPTH};
 
@@ -59,7 +63,12 @@ pub const FAILURES_TOTAL: &str = "streamgate_validation_failures_total";
 const FAILURES_HELP: &str =
     "Requests rejected by the validation extractors, by route template and failure code.";
 
-/// What the extractors read from the request extensions. Cheap to clone.
+tokio::task_local! {
+    /// The configuration of the innermost [`ValidationLayer`] whose future is being polled.
+    static CURRENT: ValidationConfig;
+}
+
+/// What the extractors read: the metrics recorder and the depth limit. Cheap to clone.
 #[derive(Clone)]
 pub struct ValidationConfig {
     inner: Arc<ConfigInner>,
@@ -100,10 +109,17 @@ impl ValidationConfig {
         GLOBAL.get_or_init(|| Self::new(MetricsHandle::global(), DEFAULT_MAX_DEPTH))
     }
 
-    /// The configuration in `extensions`, or [`ValidationConfig::global`].
+    /// The configuration an extractor uses for a request with `extensions`: one inserted into the
+    /// extensions, else that of the [`ValidationLayer`] whose service is running, else
+    /// [`ValidationConfig::global`].
     #[must_use]
-    pub fn from_extensions(extensions: &Extensions) -> &Self {
-        extensions.get::<Self>().unwrap_or_else(|| Self::global())
+    pub fn current(extensions: &Extensions) -> Self {
+        if let Some(config) = extensions.get::<Self>() {
+            return config.clone();
+        }
+        CURRENT
+            .try_with(Self::clone)
+            .unwrap_or_else(|_| Self::global().clone())
     }
 
     /// The nesting limit of JSON bodies.
@@ -140,8 +156,8 @@ impl ValidationConfig {
     }
 }
 
-/// Inserts a [`ValidationConfig`] into every request for the extractors. See the
-/// [module docs](self).
+/// Makes its [`ValidationConfig`] the extractors' configuration while the inner service runs.
+/// See the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct ValidationLayer {
     metrics: MetricsHandle,
@@ -195,10 +211,76 @@ impl ValidationLayer {
 }
 
 impl<S> Layer<S> for ValidationLayer {
-    /// tower-http's extension inserter: the layer only hands its settings to the extractors.
-    type Service = AddExtension<S, ValidationConfig>;
+    type Service = ValidationService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AddExtension::new(inner, self.config.clone())
+        ValidationService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service made by [`ValidationLayer`].
+#[derive(Clone, Debug)]
+pub struct ValidationService<S> {
+    inner: S,
+    config: ValidationConfig,
+}
+
+impl<S, B> Service<Request<B>> for ValidationService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TaskLocalFuture<ValidationConfig, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        CURRENT.scope(self.config.clone(), self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+
+    async fn depth_seen(layer: &ValidationLayer, request: Request<()>) -> usize {
+        layer
+            .layer(service_fn(|request: Request<()>| async move {
+                Ok::<_, Infallible>(ValidationConfig::current(request.extensions()).max_depth())
+            }))
+            .oneshot(request)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_layer_config_is_current_while_the_inner_service_runs() {
+        let layer = ValidationLayer::new().max_depth(7);
+        assert_eq!(depth_seen(&layer, Request::new(())).await, 7);
+        assert_eq!(
+            ValidationConfig::current(&Extensions::new()).max_depth(),
+            DEFAULT_MAX_DEPTH,
+            "outside the layer, the process-wide default"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_config_in_the_extensions_wins() {
+        let layer = ValidationLayer::new().max_depth(7);
+        let mut request = Request::new(());
+        request
+            .extensions_mut()
+            .insert(ValidationLayer::new().max_depth(9).config().clone());
+        assert_eq!(depth_seen(&layer, request).await, 9);
     }
 }

@@ -87,8 +87,8 @@
 //! # Metrics and audit
 //! Each rejection increments `streamgate_validation_failures_total{route,code}` (route template,
 //! [`FailureKind`] name) and leaves the [`ValidationFailure`] in the response extensions. The
-//! recorder comes from [`ValidationLayer`] (through the request extensions), or the global
-//! recorder without it.
+//! recorder comes from the [`ValidationLayer`] around the handler (a task-local while its future
+//! runs), or the global recorder without it.
 
 mod content_type;
 pub mod extract;
@@ -111,7 +111,7 @@ pub use failure::{FailureKind, FieldError, ValidationFailure};
 #[doc(inline)]
 pub use json::{from_json_slice, sanitize_and_validate};
 #[doc(inline)]
-pub use layer::{FAILURES_TOTAL, ValidationConfig, ValidationLayer};
+pub use layer::{FAILURES_TOTAL, ValidationConfig, ValidationLayer, ValidationService};
 pub use rule_errors::rule_failure;
 #[doc(inline)]
 pub use sanitize::{Sanitize, Sanitizer, html_escape};
