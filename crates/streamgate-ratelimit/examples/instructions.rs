@@ -14,6 +14,8 @@
 //! - `bare`, `layer`: a GET through a `service_fn`, without or with the layer (one IP policy,
 //!   headers on, never limited).
 //! - `layer-recorded`: the same layer counting into a `MetricsRecorder`, as in the Stack.
+//! - `bare-typed`, `layer-typed`: as `bare` and `layer`, with a handler whose response already
+//!   has a `content-type` (so the layer's headers do not allocate the response's header map).
 
 use std::{
     convert::Infallible,
@@ -71,6 +73,16 @@ async fn handler(_: Request<Body>) -> Result<Response<Body>, Infallible> {
     Ok(Response::new(Body::empty()))
 }
 
+/// A handler whose response already has a header, as most have (`Json`, a `&str`).
+async fn typed_handler(_: Request<Body>) -> Result<Response<Body>, Infallible> {
+    let mut response = Response::new(Body::empty());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
 async fn requests<S>(mut service: S, n: u64)
 where
     S: Service<Request<Body>, Response = Response<Body>>,
@@ -101,6 +113,23 @@ fn main() {
         "decision-same" => decisions(n, false),
         "decision-random" => decisions(n, true),
         "bare" => runtime.block_on(requests(ServiceBuilder::new().service_fn(handler), n)),
+        "bare-typed" => {
+            runtime.block_on(requests(ServiceBuilder::new().service_fn(typed_handler), n))
+        }
+        "layer-typed" => runtime.block_on(requests(
+            ServiceBuilder::new()
+                .layer(
+                    RateLimitLayer::builder()
+                        .policy(Policy::new(
+                            "per-ip",
+                            Quota::per_second(1_000_000).burst(1_000_000),
+                        ))
+                        .build()
+                        .unwrap(),
+                )
+                .service_fn(typed_handler),
+            n,
+        )),
         "layer" | "layer-recorded" => {
             let mut layer = RateLimitLayer::builder().policy(Policy::new(
                 "per-ip",
@@ -116,6 +145,8 @@ fn main() {
                 n,
             ));
         }
-        _ => eprintln!("modes: decision-same, decision-random, bare, layer, layer-recorded"),
+        _ => eprintln!(
+            "modes: decision-same, decision-random, bare, layer, layer-recorded, bare-typed, layer-typed"
+        ),
     }
 }
