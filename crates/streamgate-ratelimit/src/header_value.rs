@@ -1,10 +1,11 @@
 //! The `RateLimit` header value of a single policy, `"<name>";r=<remaining>;t=<seconds>`, built
 //! without formatting machinery and remembered per thread.
 //!
-//! Most requests find their bucket full again (a client under its limit), so the values a
-//! policy sends repeat: `r` is the burst less the cost and `t` the time one request's units take
-//! to come back. Each thread remembers the last value of a few policies; a request that would
-//! send the same one shares it (a reference count) instead of building and allocating its own.
+//! Most requests find their bucket full again (it refilled since the key's last request), so the
+//! values a policy sends repeat: `r` is the burst less the cost and `t` the time one request's
+//! units take to come back. Each thread remembers the last value of a few policies; a request that
+//! would send the same one shares it (a reference count) instead of building and allocating its
+//! own.
 
 use std::cell::RefCell;
 
