@@ -1,7 +1,16 @@
 //! One rate-limit decision with 1,000,000 keys in the in-memory store, next to governor's own
 //! keyed limiter at the same size; bytes per key; request latency while the sweep runs.
 //!
-//! Run: `cargo bench -p streamgate-ratelimit --bench decision -- --warm-up-time 1 --measurement-time 3`
+//! - `memory_store_decision_1m_keys_same_key`: one client sending again and again (its bucket
+//!   stays in the cache): what the decision itself costs, clock read included.
+//! - `memory_store_decision_1m_keys_random_key`: a different client each time, in a scattered
+//!   order over all 1M keys: the table (about 52 MB) is larger than the cache, so this one is
+//!   bound by memory latency (one round trip when the key sits in its home slot).
+//!
+//! Criterion's point estimate is a mean; medians are in
+//! `target/criterion/<bench>/new/estimates.json`.
+//!
+//! Run: `taskset -c 0 cargo bench -p streamgate-ratelimit --bench decision -- --warm-up-time 1 --measurement-time 3`
 
 use std::{
     hint::black_box,

@@ -1,7 +1,19 @@
 //! What the rate-limit layer adds to a request: a bare service and an axum route, each with and
-//! without the layer (one IP policy high enough never to limit, the bench server's set-up).
+//! without the layer (one IP policy high enough never to limit, headers on: the bench server's
+//! set-up).
 //!
-//! Run: `cargo bench -p streamgate-ratelimit --bench layer -- --warm-up-time 1 --measurement-time 3`
+//! - `service_fn_bare` / `service_fn_with_layer`: the in-process figure, a GET through a
+//!   `service_fn` (metrics to the global recorder, none installed: counting is free).
+//! - `service_fn_with_layer_recorded`: the same with the stack's `MetricsRecorder`, as under load
+//!   (each decision is counted in `streamgate_ratelimit_requests_total`).
+//! - `service_fn_with_layer_no_headers`, `axum_route_*`: for comparison.
+//!
+//! Criterion's point estimate is a mean; medians are in
+//! `target/criterion/ratelimit_layer/<bench>/new/estimates.json`. After the criterion runs, the
+//! added cost is printed again as the fastest of many alternating batches, which survives a
+//! loaded machine better.
+//!
+//! Run: `taskset -c 0 cargo bench -p streamgate-ratelimit --bench layer -- --warm-up-time 1 --measurement-time 3`
 
 use std::{
     convert::Infallible,
@@ -13,7 +25,8 @@ use std::{
 use axum::{Router, body::Body, routing::get};
 use criterion::{Criterion, criterion_group};
 use http::{Request, Response};
-use streamgate_core::ClientIp;
+use streamgate_core::{ClientIp, MetricsHandle};
+use streamgate_metrics::MetricsRecorder;
 use streamgate_ratelimit::{Policy, Quota, RateLimitLayer};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -22,6 +35,18 @@ fn layer() -> RateLimitLayer {
         "per-ip",
         Quota::per_second(1_000_000).burst(1_000_000),
     ))
+}
+
+/// The layer counting into a recorder of its own, as the Stack sets it up.
+fn recorded_layer() -> RateLimitLayer {
+    RateLimitLayer::builder()
+        .policy(Policy::new(
+            "per-ip",
+            Quota::per_second(1_000_000).burst(1_000_000),
+        ))
+        .metrics(MetricsHandle::new(MetricsRecorder::new()))
+        .build()
+        .unwrap()
 }
 
 fn request() -> Request<Body> {
@@ -70,6 +95,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("service_fn_with_layer", |b| {
         b.to_async(&runtime)
             .iter_custom(|iters| run(limited.clone(), iters));
+    });
+
+    let recorded = ServiceBuilder::new()
+        .layer(recorded_layer())
+        .service_fn(handler);
+    group.bench_function("service_fn_with_layer_recorded", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iters| run(recorded.clone(), iters));
     });
 
     let quiet = ServiceBuilder::new()
@@ -136,6 +169,14 @@ fn added_cost_min_of_batches() {
     println!(
         "added cost, service_fn: bare {bare_ns:.0} ns, with layer {limited_ns:.0} ns, added {:.0} ns per request",
         limited_ns - bare_ns
+    );
+    let recorded = ServiceBuilder::new()
+        .layer(recorded_layer())
+        .service_fn(handler);
+    let (bare_ns, recorded_ns) = fastest_pair(&runtime, bare, recorded);
+    println!(
+        "added cost, service_fn, counted in a MetricsRecorder: bare {bare_ns:.0} ns, with layer {recorded_ns:.0} ns, added {:.0} ns per request",
+        recorded_ns - bare_ns
     );
     let quiet = ServiceBuilder::new()
         .layer(

@@ -63,6 +63,8 @@ pub(crate) struct PolicyState {
     pub(crate) limited: Counter,
     pub(crate) shadowed: Counter,
     pub(crate) reject_body: Bytes,
+    /// The start of the policy's `RateLimit` value, `"<name>";r=`.
+    pub(crate) value_prefix: Box<[u8]>,
 }
 
 /// Which policies apply to a route, at what cost.
@@ -376,6 +378,7 @@ impl RateLimitLayerBuilder {
                 limited: counter("limited"),
                 shadowed: counter("shadow"),
                 reject_body: response::problem_body(std::iter::once(&*policy.name)),
+                value_prefix: crate::header_value::prefix(&policy.name),
             });
         }
         let index_of = |name: &str| policies.iter().position(|p| &*p.name == name);

@@ -68,6 +68,7 @@
 //!   or `rejected` (fail closed).
 
 mod config;
+mod header_value;
 mod key;
 mod layer;
 mod log_limit;

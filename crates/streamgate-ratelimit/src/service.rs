@@ -17,7 +17,7 @@ use streamgate_core::route_label_from;
 use tower_service::Service;
 
 use crate::{
-    Check, RequestInfo, StoreFuture,
+    Check, RequestInfo, StoreFuture, header_value,
     layer::{FailMode, Shared},
     response::{self, RateHeaders, RateLimitValue, RateLimited},
     store::{Decisions, StoreResult},
@@ -252,10 +252,21 @@ impl Shared {
     /// The `RateLimit` and `RateLimit-Policy` headers (and legacy ones) for the decisions.
     fn rate_headers(&self, plan: usize, decisions: &Decisions, owners: &Owners) -> RateHeaders {
         let plan = &self.plans[plan];
-        let mut value = RateLimitValue::new();
-        for (decision, &owner) in decisions.iter().zip(owners) {
-            value.push(&self.policies[owner].name, decision);
-        }
+        let ratelimit = if let ([decision], [owner]) = (&decisions[..], &owners[..]) {
+            let policy = &self.policies[*owner];
+            header_value::ratelimit_value(
+                policy.id.get(),
+                &policy.value_prefix,
+                decision.remaining(),
+                response::whole_seconds(decision.reset()),
+            )
+        } else {
+            let mut value = RateLimitValue::new();
+            for (decision, &owner) in decisions.iter().zip(owners) {
+                value.push(&self.policies[owner].name, decision);
+            }
+            value.into_header()
+        };
         let policy = if owners.len() == plan.policies.len() {
             plan.policy_header.clone()
         } else {
@@ -278,7 +289,7 @@ impl Shared {
             response::legacy_headers(self.policies[owner].quota.burst_size(), &decision)
         });
         RateHeaders {
-            ratelimit: value.into_header(),
+            ratelimit,
             policy: policy.unwrap_or_else(|| HeaderValue::from_static("")),
             legacy,
         }
