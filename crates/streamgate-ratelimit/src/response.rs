@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use smallvec::SmallVec;
-use streamgate_core::{PROBLEM_JSON, Problem};
+use streamgate_core::{AuditReason, PROBLEM_JSON, Problem};
 
 use crate::{Decision, quota::ceil_seconds};
 
@@ -175,7 +175,8 @@ pub(crate) fn problem_body<'a>(policies: impl Iterator<Item = &'a str> + Clone) 
     )
 }
 
-/// A 429 with its body and headers; `RateLimited` in its extensions.
+/// A 429 with its body and headers; `RateLimited` and the audit reason `rate_limited` in its
+/// extensions.
 pub(crate) fn too_many_requests<B: From<Bytes>>(
     body: Bytes,
     headers: RateHeaders,
@@ -188,11 +189,14 @@ pub(crate) fn too_many_requests<B: From<Bytes>>(
     map.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     map.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     headers.apply(map);
-    response.extensions_mut().insert(violation);
+    let extensions = response.extensions_mut();
+    extensions.insert(violation);
+    extensions.insert(AuditReason::new("rate_limited"));
     response
 }
 
-/// A 503 when the store failed and the layer fails closed.
+/// A 503 when the store failed and the layer fails closed; the audit reason is
+/// `rate_limit_store_unavailable`.
 pub(crate) fn store_unavailable<B: From<Bytes>>() -> Response<B> {
     let body = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
         .with_title("Rate limit unavailable")
@@ -206,5 +210,8 @@ pub(crate) fn store_unavailable<B: From<Bytes>>() -> Response<B> {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+        .extensions_mut()
+        .insert(AuditReason::new("rate_limit_store_unavailable"));
     response
 }

@@ -68,6 +68,13 @@ async fn burst_passes_then_429_then_one_more_after_one_interval() {
     let violation = limited.extensions().get::<RateLimited>().unwrap().clone();
     assert_eq!(violation.policies().collect::<Vec<_>>(), ["per-ip"]);
     assert_eq!(violation.retry_after(), Duration::from_millis(500));
+    assert_eq!(
+        limited
+            .extensions()
+            .get::<streamgate_core::AuditReason>()
+            .map(streamgate_core::AuditReason::as_str),
+        Some("rate_limited")
+    );
     let body = json_body(limited).await;
     assert_eq!(body["status"], 429);
     assert_eq!(body["title"], "Too Many Requests");
