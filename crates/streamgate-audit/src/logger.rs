@@ -34,7 +34,7 @@ use tokio::{
 use crate::{
     clock::AuditClock,
     event::{Actor, AuditEvent, Outcome},
-    queue::{Queue, WhenFull},
+    queue::{Entry, Queue, WhenFull},
     redact::Redaction,
     sink::{AuditQuery, AuditSink, SinkError, TimeRange},
 };
@@ -202,6 +202,7 @@ impl AuditLoggerBuilder {
             .collect();
         let writer = Writer {
             queue: queue.clone(),
+            clock: self.clock,
             sinks: slots,
             retry_initial: self.retry_initial,
             retry_max: self.retry_max,
@@ -274,7 +275,7 @@ impl AuditLogger {
     /// [`LoggerClosed`] after [`shutdown`](Self::shutdown).
     pub async fn record(&self, mut event: AuditEvent) -> Result<(), LoggerClosed> {
         self.inner.redaction.redact_map(&mut event.metadata);
-        if self.inner.queue.push(event).await {
+        if self.inner.queue.push(Entry::Event(event)).await {
             Ok(())
         } else {
             Err(LoggerClosed(()))
@@ -367,6 +368,7 @@ struct SinkSlot {
 
 struct Writer {
     queue: Arc<Queue>,
+    clock: AuditClock,
     sinks: Vec<SinkSlot>,
     retry_initial: Duration,
     retry_max: Duration,
@@ -384,24 +386,34 @@ enum Step {
 impl Writer {
     async fn run(mut self) {
         let mut batch = VecDeque::new();
+        // The events handed to the sinks, kept from batch to batch so that building the next
+        // ones reuses their strings.
+        let mut events: Vec<AuditEvent> = Vec::new();
         let mut next_maintenance = Instant::now() + self.maintenance_interval;
         loop {
-            let (flushes, closed) = self.queue.take(&mut batch);
-            let idle = batch.is_empty() && flushes.is_empty();
+            let taken = self.queue.take(&mut batch);
+            let idle = batch.is_empty() && taken.flushes.is_empty();
             if !batch.is_empty() {
-                let events = batch.make_contiguous();
-                for slot in &mut self.sinks {
-                    slot.run(Step::Write, events, self.retry_initial, self.retry_max)
-                        .await;
+                let count = batch.len();
+                for (entry, i) in batch.drain(..).zip(0..) {
+                    self.build(entry, &mut events, i);
                 }
-                batch.clear();
+                for slot in &mut self.sinks {
+                    slot.run(
+                        Step::Write,
+                        &events[..count],
+                        self.retry_initial,
+                        self.retry_max,
+                    )
+                    .await;
+                }
             }
-            if !flushes.is_empty() {
+            if !taken.flushes.is_empty() {
                 for slot in &mut self.sinks {
                     slot.run(Step::Flush, &[], self.retry_initial, self.retry_max)
                         .await;
                 }
-                for done in flushes {
+                for done in taken.flushes {
                     let _ = done.send(());
                 }
             }
@@ -414,15 +426,18 @@ impl Writer {
                 }
                 next_maintenance = Instant::now() + self.maintenance_interval;
             }
+            if taken.more {
+                continue;
+            }
             if idle {
-                if closed {
+                if taken.closed {
                     break;
                 }
                 tokio::select! {
                     () = self.queue.wake_writer.notified() => {}
                     () = sleep_until(next_maintenance) => {}
                 }
-            } else if !closed && !self.linger.is_zero() {
+            } else if !taken.closed && !self.linger.is_zero() {
                 // Busy: let the next batch gather instead of being woken for every event (a
                 // producer that finds the queue empty would otherwise wake this task each time).
                 sleep(self.linger).await;
@@ -431,6 +446,16 @@ impl Writer {
         for slot in &mut self.sinks {
             slot.run(Step::Close, &[], self.retry_initial, self.retry_max)
                 .await;
+        }
+    }
+
+    /// Puts the event of `entry` at `events[i]`, reusing the event already there.
+    fn build(&self, entry: Entry, events: &mut Vec<AuditEvent>, i: usize) {
+        match (entry, events.get_mut(i)) {
+            (Entry::Event(event), Some(slot)) => *slot = event,
+            (Entry::Event(event), None) => events.push(event),
+            (Entry::Http(record), Some(slot)) => record.fill(&self.clock, slot),
+            (Entry::Http(record), None) => events.push(record.into_event(&self.clock)),
         }
     }
 }
