@@ -1,7 +1,10 @@
 //! The audit clock (wall time that follows tokio's clock, so paused-time tests move it) and the
 //! RFC 3339 millisecond timestamps of the records.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    cell::Cell,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use tokio::time::Instant;
 
@@ -101,19 +104,44 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 /// Length of a formatted timestamp: `2026-11-26T03:17:05.123Z`.
 pub(crate) const TIMESTAMP_LEN: usize = 24;
 
+thread_local! {
+    /// The last day formatted and its `YYYY-MM-DD`: consecutive records share their date.
+    static LAST_DATE: Cell<(u64, [u8; 10])> = const { Cell::new((u64::MAX, [0; 10])) };
+}
+
 /// Formats `time` as RFC 3339 UTC with milliseconds, `2026-11-26T03:17:05.123Z`.
 pub(crate) fn format_rfc3339_millis(time: SystemTime) -> [u8; TIMESTAMP_LEN] {
     let millis = unix_millis(time);
-    let days = (millis / 86_400_000) as i64;
+    let days = millis / 86_400_000;
     let in_day = millis % 86_400_000;
-    let (year, month, day) = civil_from_days(days);
-    let (h, m, s, ms) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
     let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(11, 2, in_day / 3_600_000);
+    put(14, 2, in_day / 60_000 % 60);
+    put(17, 2, in_day / 1000 % 60);
+    put(20, 3, in_day % 1000);
+    let date = LAST_DATE.with(|last| {
+        let (day, date) = last.get();
+        if day == days {
+            return date;
+        }
+        let date = format_date(days);
+        last.set((days, date));
+        date
+    });
+    out[..10].copy_from_slice(&date);
+    out
+}
+
+/// `YYYY-MM-DD` of a day since the Unix epoch.
+fn format_date(days: u64) -> [u8; 10] {
+    let (year, month, day) = civil_from_days(days as i64);
+    let mut out = *b"0000-00-00";
     let year = year.clamp(0, 9999) as u64;
     let mut put = |at: usize, width: usize, mut value: u64| {
         for i in (0..width).rev() {
@@ -124,10 +152,6 @@ pub(crate) fn format_rfc3339_millis(time: SystemTime) -> [u8; TIMESTAMP_LEN] {
     put(0, 4, year);
     put(5, 2, u64::from(month));
     put(8, 2, u64::from(day));
-    put(11, 2, h);
-    put(14, 2, m);
-    put(17, 2, s);
-    put(20, 3, ms);
     out
 }
 

@@ -41,9 +41,14 @@ pub(crate) fn finish(buf: &mut Vec<u8>, start: usize) -> [u8; 32] {
     hash
 }
 
+/// Appends `bytes` as lowercase hex.
 pub(crate) fn push_hex(buf: &mut Vec<u8>, bytes: &[u8; 32]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    let _ = hex::encode_to_slice(bytes, &mut out);
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
     buf.extend_from_slice(&out);
 }
 
@@ -170,5 +175,8 @@ mod tests {
         for line in &lines {
             serde_json::from_slice::<serde_json::Value>(line).unwrap();
         }
+        let mut text = Vec::new();
+        push_hex(&mut text, &h1);
+        assert_eq!(text, hex::encode(h1).into_bytes());
     }
 }
