@@ -390,6 +390,8 @@ impl Writer {
         // ones reuses their strings.
         let mut events: Vec<AuditEvent> = Vec::new();
         let mut next_maintenance = Instant::now() + self.maintenance_interval;
+        // Events were written since the sinks were last flushed.
+        let mut unflushed = false;
         loop {
             let taken = self.queue.take(&mut batch);
             let idle = batch.is_empty() && taken.flushes.is_empty();
@@ -407,12 +409,16 @@ impl Writer {
                     )
                     .await;
                 }
+                unflushed = true;
             }
-            if !taken.flushes.is_empty() {
+            if !taken.flushes.is_empty() || (idle && unflushed) {
+                // Also when everything queued is written: sinks may leave work for then (the
+                // file sink replaces its signed head at most every `head_interval` while busy).
                 for slot in &mut self.sinks {
                     slot.run(Step::Flush, &[], self.retry_initial, self.retry_max)
                         .await;
                 }
+                unflushed = false;
                 for done in taken.flushes {
                     let _ = done.send(());
                 }
