@@ -162,23 +162,31 @@ where
             },
             request: None,
         };
-        let request = if pre.max == Level::Request {
-            let redaction = &self.config.redaction;
-            let capture = Arc::new(Capture::new(redaction.excerpt_limit()));
-            pending.request = Some(Box::new(RequestDetail {
-                headers: redaction.headers(request.headers()),
-                content_type: request
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                capture: capture.clone(),
-            }));
-            request.map(|body| Body::new(ExcerptBody::new(body, capture)))
-        } else {
-            request
-        };
+        if pre.max == Level::Request {
+            let request = self.config.capture_body(&mut pending, request);
+            return ResponseFuture::audited(self.inner.call(request), pending);
+        }
+        // The request goes straight to the inner service: rebinding it would copy it.
         ResponseFuture::audited(self.inner.call(request), pending)
+    }
+}
+
+impl Config {
+    /// Keeps the allowlisted headers of a request that may be recorded at `Level::Request` and
+    /// wraps its body to keep an excerpt.
+    fn capture_body(&self, pending: &mut Pending, request: Request<Body>) -> Request<Body> {
+        let redaction = &self.redaction;
+        let capture = Arc::new(Capture::new(redaction.excerpt_limit()));
+        pending.request = Some(Box::new(RequestDetail {
+            headers: redaction.headers(request.headers()),
+            content_type: request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            capture: capture.clone(),
+        }));
+        request.map(|body| Body::new(ExcerptBody::new(body, capture)))
     }
 }
 
