@@ -26,6 +26,8 @@ use tokio::time::Instant;
 pub struct AuditClock {
     base_system: SystemTime,
     base_instant: Instant,
+    /// `base_system` in nanoseconds since the Unix epoch (`u64::MAX` when it does not fit).
+    base_nanos: u64,
 }
 
 impl Default for AuditClock {
@@ -44,9 +46,15 @@ impl AuditClock {
     /// A clock that reads `start` now and advances with tokio's clock.
     #[must_use]
     pub fn starting_at(start: SystemTime) -> Self {
+        let base_nanos = start
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(u64::MAX);
         Self {
             base_system: start,
             base_instant: Instant::now(),
+            base_nanos,
         }
     }
 
@@ -62,6 +70,20 @@ impl AuditClock {
         match instant.checked_duration_since(self.base_instant) {
             Some(elapsed) => self.base_system + elapsed,
             None => self.base_system - self.base_instant.duration_since(instant),
+        }
+    }
+}
+
+impl AuditClock {
+    /// `unix_millis(self.at(instant))`, in integer arithmetic for the usual case of an instant
+    /// after the clock was made.
+    pub(crate) fn unix_millis_at(&self, instant: Instant) -> u64 {
+        match instant.checked_duration_since(self.base_instant) {
+            Some(elapsed) if self.base_nanos != u64::MAX => {
+                let elapsed = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+                self.base_nanos.saturating_add(elapsed) / 1_000_000
+            }
+            _ => unix_millis(self.at(instant)),
         }
     }
 }
@@ -251,6 +273,24 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn millis_at_an_instant_agree_with_the_wall_clock_time() {
+        let clock =
+            AuditClock::starting_at(UNIX_EPOCH + Duration::from_nanos(1_764_127_025_123_999_999));
+        let start = Instant::now();
+        for step in [0, 1, 999_999, 1_000_000, 86_400_000_000_000] {
+            let at = start + Duration::from_nanos(step);
+            assert_eq!(
+                clock.unix_millis_at(at),
+                unix_millis(clock.at(at)),
+                "{step}"
+            );
+        }
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let later = AuditClock::starting_at(UNIX_EPOCH + Duration::from_secs(10));
+        assert_eq!(later.unix_millis_at(start), 5_000);
     }
 
     #[tokio::test(start_paused = true)]

@@ -53,6 +53,18 @@ pub(crate) fn decimal(buf: &mut Vec<u8>, n: u64) {
     buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// Appends `n` (below 1000) in decimal, a byte at a time: a copy of a few bytes of unknown
+/// length would be a call.
+fn small_decimal(buf: &mut Vec<u8>, n: u16) {
+    if n >= 100 {
+        buf.push(b'0' + (n / 100 % 10) as u8);
+    }
+    if n >= 10 {
+        buf.push(b'0' + (n / 10 % 10) as u8);
+    }
+    buf.push(b'0' + (n % 10) as u8);
+}
+
 fn ip(buf: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
@@ -60,7 +72,7 @@ fn ip(buf: &mut Vec<u8>, ip: IpAddr) {
                 if i > 0 {
                     buf.push(b'.');
                 }
-                decimal(buf, u64::from(octet));
+                small_decimal(buf, u16::from(octet));
             }
         }
         IpAddr::V6(v6) => {
@@ -122,7 +134,11 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, event: &AuditEvent) {
     buf.push(b'"');
     if let Some(status) = event.status {
         key(buf, b",\"status\":");
-        decimal(buf, u64::from(status));
+        if status < 1000 {
+            small_decimal(buf, status);
+        } else {
+            decimal(buf, u64::from(status));
+        }
     }
     if let Some(reason) = &event.reason {
         key(buf, b",\"reason\":");
@@ -197,6 +213,10 @@ mod tests {
         event.source_ip = Some("0.0.0.0".parse().unwrap());
         event.status = Some(0);
         same(&event);
+        for status in [9, 10, 99, 100, 404, 999, 1000, u16::MAX] {
+            event.status = Some(status);
+            same(&event);
+        }
         let mut digits = Vec::new();
         for n in [0, 7, 10, 65_535, u64::MAX] {
             digits.clear();

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::{
     capture::{RequestIdText, RouteCapture, method_text},
-    clock::{AuditClock, unix_millis},
+    clock::AuditClock,
     event::{Actor, AuditEvent, Outcome},
     id,
 };
@@ -47,13 +47,14 @@ fn set_text(slot: &mut Option<String>, text: Option<&str>) {
 }
 
 impl HttpRecord {
-    /// The event, built into `event` (whose allocations are reused).
-    pub(crate) fn fill(self, clock: &AuditClock, event: &mut AuditEvent) {
-        let millis = unix_millis(clock.at(self.at));
+    /// The event, built into `event` (whose allocations are reused). Takes what it keeps from
+    /// `self` rather than consuming it, so that the record is not copied out of the batch.
+    pub(crate) fn fill(&mut self, clock: &AuditClock, event: &mut AuditEvent) {
+        let millis = clock.unix_millis_at(self.at);
         event.id = id::new_v7(millis);
         event.timestamp = std::time::UNIX_EPOCH + Duration::from_millis(millis);
-        event.event_type = self.event_type;
-        match (&mut event.actor, self.actor) {
+        event.event_type = std::mem::take(&mut self.event_type);
+        match (&mut event.actor, self.actor.take()) {
             (Actor::User { id, wallet }, Some(context)) => {
                 id.clear();
                 id.push_str(context.user_id());
@@ -76,16 +77,16 @@ impl HttpRecord {
             .push_str(self.path.as_ref().map_or("/", PathAndQuery::path));
         event.outcome = Outcome::from_status(self.status);
         event.status = Some(self.status);
-        event.reason = self.reason;
+        event.reason = self.reason.take();
         event.latency_ms = self.latency.map(|d| d.as_secs_f64() * 1000.0);
-        match self.metadata {
+        match self.metadata.take() {
             Some(metadata) => event.metadata = *metadata,
             None => event.metadata.clear(),
         }
     }
 
     /// The event, newly allocated.
-    pub(crate) fn into_event(self, clock: &AuditClock) -> AuditEvent {
+    pub(crate) fn into_event(&mut self, clock: &AuditClock) -> AuditEvent {
         let mut event = AuditEvent::new(
             std::time::UNIX_EPOCH,
             "",

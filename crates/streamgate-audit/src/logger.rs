@@ -397,9 +397,10 @@ impl Writer {
             let idle = batch.is_empty() && taken.flushes.is_empty();
             if !batch.is_empty() {
                 let count = batch.len();
-                for (entry, i) in batch.drain(..).zip(0..) {
+                for (entry, i) in batch.iter_mut().zip(0..) {
                     self.build(entry, &mut events, i);
                 }
+                batch.clear();
                 for slot in &mut self.sinks {
                     slot.run(
                         Step::Write,
@@ -456,14 +457,26 @@ impl Writer {
     }
 
     /// Puts the event of `entry` at `events[i]`, reusing the event already there.
-    fn build(&self, entry: Entry, events: &mut Vec<AuditEvent>, i: usize) {
+    fn build(&self, entry: &mut Entry, events: &mut Vec<AuditEvent>, i: usize) {
         match (entry, events.get_mut(i)) {
-            (Entry::Event(event), Some(slot)) => *slot = event,
-            (Entry::Event(event), None) => events.push(event),
+            (Entry::Event(event), Some(slot)) => std::mem::swap(slot, event),
+            (Entry::Event(event), None) => events.push(std::mem::replace(event, placeholder())),
             (Entry::Http(record), Some(slot)) => record.fill(&self.clock, slot),
             (Entry::Http(record), None) => events.push(record.into_event(&self.clock)),
         }
     }
+}
+
+/// An empty event, left in an entry whose event was moved out.
+fn placeholder() -> AuditEvent {
+    AuditEvent::new(
+        std::time::UNIX_EPOCH,
+        "",
+        Actor::Anonymous,
+        "",
+        String::new(),
+        Outcome::Success,
+    )
 }
 
 impl SinkSlot {

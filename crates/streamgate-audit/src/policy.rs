@@ -604,15 +604,32 @@ mod tests {
                         .level(Level::Request),
                 )
                 .fallback(Level::Metadata),
+            // More rules than the index holds: decided rule by rule.
+            (0..70).fold(AuditPolicy::default(), |policy, i| {
+                policy.rule(Rule::route(format!("/r{i}")).level(Level::Request))
+            }),
         ];
+        let purge = Method::from_bytes(b"PURGE").unwrap();
         for policy in &policies {
-            for method in [Method::GET, Method::POST, Method::DELETE] {
-                for route in ["/a", "/a/{id}", "/admin", "/login", "/items/{id}", "/ab"] {
+            for method in [Method::GET, Method::POST, Method::DELETE, purge.clone()] {
+                for route in [
+                    "/a",
+                    "/a/{id}",
+                    "/admin",
+                    "/login",
+                    "/items/{id}",
+                    "/ab",
+                    "/r3",
+                    "",
+                ] {
                     let pre = policy.pre_decide(&method, route);
                     for status in [200, 204, 302, 400, 401, 403, 404, 413, 422, 429, 500, 503] {
                         let one = policy.decide(&method, route, status);
                         let two = policy.decide_after(pre, &method, || route, status);
                         assert!(one.0 <= pre.max, "{method} {route} {status}");
+                        if pre.floor_only && !is_security_status(status) {
+                            assert_eq!(one.0, Level::None, "{method} {route} {status}");
+                        }
                         if one.0 != Level::None {
                             assert_eq!(one, two, "{method} {route} {status}");
                         } else {
