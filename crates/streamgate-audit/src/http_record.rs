@@ -85,8 +85,8 @@ impl HttpRecord {
         }
     }
 
-    /// The event, newly allocated.
-    pub(crate) fn into_event(&mut self, clock: &AuditClock) -> AuditEvent {
+    /// The event, newly allocated (taking from `self` as [`fill`](Self::fill) does).
+    pub(crate) fn take_event(&mut self, clock: &AuditClock) -> AuditEvent {
         let mut event = AuditEvent::new(
             std::time::UNIX_EPOCH,
             "",

@@ -462,7 +462,7 @@ impl Writer {
             (Entry::Event(event), Some(slot)) => std::mem::swap(slot, event),
             (Entry::Event(event), None) => events.push(std::mem::replace(event, placeholder())),
             (Entry::Http(record), Some(slot)) => record.fill(&self.clock, slot),
-            (Entry::Http(record), None) => events.push(record.into_event(&self.clock)),
+            (Entry::Http(record), None) => events.push(record.take_event(&self.clock)),
         }
     }
 }
