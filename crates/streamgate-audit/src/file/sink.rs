@@ -158,6 +158,8 @@ pub struct FileSink {
     committed: Snapshot,
     first_file: u64,
     needs_rollback: bool,
+    /// The last hash an event record ended with, and its hex (the next record's `prev`).
+    last_hex: ([u8; 32], [u8; 64]),
     /// Records were committed after the head was last replaced.
     head_stale: bool,
     /// When the head was last replaced.
@@ -217,6 +219,7 @@ impl FileSink {
             chain,
             first_file,
             needs_rollback: false,
+            last_hex: ([0; 32], record::hex64(&[0; 32])),
             head_stale: false,
             head_written: now,
             buf: Vec::with_capacity(1 << 20),
@@ -235,15 +238,20 @@ impl FileSink {
     }
 
     fn append_event(&mut self, event: &AuditEvent) {
-        let start = record::begin(
+        if self.last_hex.0 != self.chain.hash {
+            self.last_hex = (self.chain.hash, record::hex64(&self.chain.hash));
+        }
+        let start = record::begin_hex(
             &mut self.buf,
             self.chain.next_seq,
-            &self.chain.hash,
+            &self.last_hex.1,
             "event",
         );
         self.buf.extend_from_slice(b",\"event\":");
         crate::event_json::write_event(&mut self.buf, event);
-        self.chain.hash = record::finish(&mut self.buf, start);
+        let (hash, hex) = record::finish_hex(&mut self.buf, start);
+        self.chain.hash = hash;
+        self.last_hex = (hash, hex);
         self.chain.next_seq += 1;
         self.chain.since_checkpoint += 1;
     }
