@@ -34,7 +34,7 @@ use tokio::{
 use crate::{
     clock::AuditClock,
     event::{Actor, AuditEvent, Outcome},
-    queue::{Entry, Queue, WhenFull},
+    queue::{Entry, MAX_BATCH, Queue, WhenFull},
     redact::Redaction,
     sink::{AuditQuery, AuditSink, SinkError, TimeRange},
 };
@@ -395,12 +395,13 @@ impl Writer {
         loop {
             let taken = self.queue.take(&mut batch);
             let idle = batch.is_empty() && taken.flushes.is_empty();
-            if !batch.is_empty() {
-                let count = batch.len();
-                for (entry, i) in batch.iter_mut().zip(0..) {
+            // In slices of at most MAX_BATCH, which bounds the events kept for reuse.
+            while !batch.is_empty() {
+                let count = batch.len().min(MAX_BATCH);
+                for (entry, i) in batch.iter_mut().take(count).zip(0..) {
                     self.build(entry, &mut events, i);
                 }
-                batch.clear();
+                batch.drain(..count);
                 for slot in &mut self.sinks {
                     slot.run(
                         Step::Write,
@@ -432,9 +433,6 @@ impl Writer {
                     }
                 }
                 next_maintenance = Instant::now() + self.maintenance_interval;
-            }
-            if taken.more {
-                continue;
             }
             if idle {
                 if taken.closed {

@@ -39,7 +39,7 @@ pub(crate) enum Push {
     Closed,
 }
 
-/// What the writer takes from the queue at once, at most: bounds the events it keeps for reuse.
+/// The most events the writer hands to its sinks at once: bounds the events it keeps for reuse.
 pub(crate) const MAX_BATCH: usize = 4096;
 
 struct State {
@@ -52,10 +52,8 @@ struct State {
 pub(crate) struct Taken {
     /// Flush requests to answer once the entries are written.
     pub(crate) flushes: Vec<oneshot::Sender<()>>,
-    /// The queue is closed and empty.
+    /// The queue is closed.
     pub(crate) closed: bool,
-    /// Entries are left for the next take.
-    pub(crate) more: bool,
 }
 
 /// The queue, shared by every producer and the writer.
@@ -150,31 +148,18 @@ impl Queue {
         }
     }
 
-    /// Moves up to [`MAX_BATCH`] queued entries into `into` (which must be empty). Returns the
-    /// pending flush requests and whether the queue is closed, both only once nothing is left
-    /// queued (a flush waits for every event queued before it), and whether entries are left.
+    /// Moves every queued entry into `into` (which must be empty) and returns the pending flush
+    /// requests and whether the queue is closed.
     pub(crate) fn take(&self, into: &mut VecDeque<Entry>) -> Taken {
         let mut state = self.lock();
-        if state.events.len() <= MAX_BATCH {
-            std::mem::swap(&mut state.events, into);
-        } else {
-            into.extend(state.events.drain(..MAX_BATCH));
-        }
-        let more = !state.events.is_empty();
-        let (flushes, closed) = if more {
-            (Vec::new(), false)
-        } else {
-            (std::mem::take(&mut state.flushes), state.closed)
-        };
+        std::mem::swap(&mut state.events, into);
+        let flushes = std::mem::take(&mut state.flushes);
+        let closed = state.closed;
         drop(state);
         if !into.is_empty() {
             self.space.notify_waiters();
         }
-        Taken {
-            flushes,
-            closed,
-            more,
-        }
+        Taken { flushes, closed }
     }
 
     /// Asks the writer to write everything queued so far; resolves when it has.
