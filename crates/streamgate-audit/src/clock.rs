@@ -1,7 +1,10 @@
 //! The audit clock (wall time that follows tokio's clock, so paused-time tests move it) and the
 //! RFC 3339 millisecond timestamps of the records.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    cell::Cell,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use tokio::time::Instant;
 
@@ -23,6 +26,8 @@ use tokio::time::Instant;
 pub struct AuditClock {
     base_system: SystemTime,
     base_instant: Instant,
+    /// `base_system` in nanoseconds since the Unix epoch (`u64::MAX` when it does not fit).
+    base_nanos: u64,
 }
 
 impl Default for AuditClock {
@@ -41,9 +46,15 @@ impl AuditClock {
     /// A clock that reads `start` now and advances with tokio's clock.
     #[must_use]
     pub fn starting_at(start: SystemTime) -> Self {
+        let base_nanos = start
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(u64::MAX);
         Self {
             base_system: start,
             base_instant: Instant::now(),
+            base_nanos,
         }
     }
 
@@ -59,6 +70,20 @@ impl AuditClock {
         match instant.checked_duration_since(self.base_instant) {
             Some(elapsed) => self.base_system + elapsed,
             None => self.base_system - self.base_instant.duration_since(instant),
+        }
+    }
+}
+
+impl AuditClock {
+    /// `unix_millis(self.at(instant))`, in integer arithmetic for the usual case of an instant
+    /// after the clock was made.
+    pub(crate) fn unix_millis_at(&self, instant: Instant) -> u64 {
+        match instant.checked_duration_since(self.base_instant) {
+            Some(elapsed) if self.base_nanos != u64::MAX => {
+                let elapsed = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+                self.base_nanos.saturating_add(elapsed) / 1_000_000
+            }
+            _ => unix_millis(self.at(instant)),
         }
     }
 }
@@ -101,19 +126,44 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 /// Length of a formatted timestamp: `2026-11-26T03:17:05.123Z`.
 pub(crate) const TIMESTAMP_LEN: usize = 24;
 
+thread_local! {
+    /// The last day formatted and its `YYYY-MM-DD`: consecutive records share their date.
+    static LAST_DATE: Cell<(u64, [u8; 10])> = const { Cell::new((u64::MAX, [0; 10])) };
+}
+
 /// Formats `time` as RFC 3339 UTC with milliseconds, `2026-11-26T03:17:05.123Z`.
 pub(crate) fn format_rfc3339_millis(time: SystemTime) -> [u8; TIMESTAMP_LEN] {
     let millis = unix_millis(time);
-    let days = (millis / 86_400_000) as i64;
+    let days = millis / 86_400_000;
     let in_day = millis % 86_400_000;
-    let (year, month, day) = civil_from_days(days);
-    let (h, m, s, ms) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
     let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(11, 2, in_day / 3_600_000);
+    put(14, 2, in_day / 60_000 % 60);
+    put(17, 2, in_day / 1000 % 60);
+    put(20, 3, in_day % 1000);
+    let date = LAST_DATE.with(|last| {
+        let (day, date) = last.get();
+        if day == days {
+            return date;
+        }
+        let date = format_date(days);
+        last.set((days, date));
+        date
+    });
+    out[..10].copy_from_slice(&date);
+    out
+}
+
+/// `YYYY-MM-DD` of a day since the Unix epoch.
+fn format_date(days: u64) -> [u8; 10] {
+    let (year, month, day) = civil_from_days(days as i64);
+    let mut out = *b"0000-00-00";
     let year = year.clamp(0, 9999) as u64;
     let mut put = |at: usize, width: usize, mut value: u64| {
         for i in (0..width).rev() {
@@ -124,10 +174,6 @@ pub(crate) fn format_rfc3339_millis(time: SystemTime) -> [u8; TIMESTAMP_LEN] {
     put(0, 4, year);
     put(5, 2, u64::from(month));
     put(8, 2, u64::from(day));
-    put(11, 2, h);
-    put(14, 2, m);
-    put(17, 2, s);
-    put(20, 3, ms);
     out
 }
 
@@ -227,6 +273,24 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn millis_at_an_instant_agree_with_the_wall_clock_time() {
+        let clock =
+            AuditClock::starting_at(UNIX_EPOCH + Duration::from_nanos(1_764_127_025_123_999_999));
+        let start = Instant::now();
+        for step in [0, 1, 999_999, 1_000_000, 86_400_000_000_000] {
+            let at = start + Duration::from_nanos(step);
+            assert_eq!(
+                clock.unix_millis_at(at),
+                unix_millis(clock.at(at)),
+                "{step}"
+            );
+        }
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let later = AuditClock::starting_at(UNIX_EPOCH + Duration::from_secs(10));
+        assert_eq!(later.unix_millis_at(start), 5_000);
     }
 
     #[tokio::test(start_paused = true)]

@@ -173,6 +173,11 @@ impl AuditReason {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The reason, without copying a static one.
+    pub(crate) fn text(&self) -> Cow<'static, str> {
+        self.0.clone()
+    }
 }
 
 /// The reason recorded for a security status when no inner layer gave one.

@@ -9,18 +9,38 @@ use crate::{
     event::{Actor, AuditEvent},
 };
 
+/// Whether serde_json would escape any byte of `bytes`: the control characters, `"` and `\\`.
+/// Eight bytes at a time: a byte's high bit is set in `(x - 0x01..) & !x` only where some byte
+/// of `x` is zero (and likewise below 0x20), so the test has no false answers.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hits = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        hits |= x.wrapping_sub(ONES * 0x20) & !x;
+        hits |= zero_byte(x ^ (ONES * u64::from(b'"')));
+        hits |= zero_byte(x ^ (ONES * u64::from(b'\\')));
+    }
+    hits & HIGH != 0
+        || chunks
+            .remainder()
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// Appends the JSON string of `text`.
 fn string(buf: &mut Vec<u8>, text: &str) {
-    // serde_json escapes exactly the control characters, `"` and `\`.
-    let plain = text.bytes().fold(true, |plain, b| {
-        plain & (b >= 0x20 && b != b'"' && b != b'\\')
-    });
-    if plain {
+    if needs_escape(text.as_bytes()) {
+        let _ = serde_json::to_writer(&mut *buf, text);
+    } else {
         buf.push(b'"');
         buf.extend_from_slice(text.as_bytes());
         buf.push(b'"');
-    } else {
-        let _ = serde_json::to_writer(&mut *buf, text);
     }
 }
 
@@ -29,18 +49,20 @@ fn key(buf: &mut Vec<u8>, key: &[u8]) {
 }
 
 /// Appends `n` in decimal, without going through `core::fmt`.
-pub(crate) fn decimal(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+pub(crate) fn decimal(buf: &mut Vec<u8>, n: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends `n` (below 1000) in decimal, a byte at a time: a copy of a few bytes of unknown
+/// length would be a call.
+fn small_decimal(buf: &mut Vec<u8>, n: u16) {
+    if n >= 100 {
+        buf.push(b'0' + (n / 100 % 10) as u8);
     }
-    buf.extend_from_slice(&digits[at..]);
+    if n >= 10 {
+        buf.push(b'0' + (n / 10 % 10) as u8);
+    }
+    buf.push(b'0' + (n % 10) as u8);
 }
 
 fn ip(buf: &mut Vec<u8>, ip: IpAddr) {
@@ -50,7 +72,7 @@ fn ip(buf: &mut Vec<u8>, ip: IpAddr) {
                 if i > 0 {
                     buf.push(b'.');
                 }
-                decimal(buf, u64::from(octet));
+                small_decimal(buf, u16::from(octet));
             }
         }
         IpAddr::V6(v6) => {
@@ -112,7 +134,11 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, event: &AuditEvent) {
     buf.push(b'"');
     if let Some(status) = event.status {
         key(buf, b",\"status\":");
-        decimal(buf, u64::from(status));
+        if status < 1000 {
+            small_decimal(buf, status);
+        } else {
+            decimal(buf, u64::from(status));
+        }
     }
     if let Some(reason) = &event.reason {
         key(buf, b",\"reason\":");
@@ -187,6 +213,10 @@ mod tests {
         event.source_ip = Some("0.0.0.0".parse().unwrap());
         event.status = Some(0);
         same(&event);
+        for status in [9, 10, 99, 100, 404, 999, 1000, u16::MAX] {
+            event.status = Some(status);
+            same(&event);
+        }
         let mut digits = Vec::new();
         for n in [0, 7, 10, 65_535, u64::MAX] {
             digits.clear();
@@ -196,5 +226,21 @@ mod tests {
         event.actor = Actor::Anonymous;
         event.timestamp = SystemTime::UNIX_EPOCH;
         same(&event);
+    }
+
+    #[test]
+    fn escapes_exactly_what_serde_json_escapes() {
+        let mut text = String::new();
+        for c in (0u8..0x80).map(char::from).chain(['é', '\u{2028}', '😀']) {
+            for at in 0..17 {
+                text.clear();
+                text.extend(std::iter::repeat_n('a', at));
+                text.push(c);
+                text.extend(std::iter::repeat_n('b', 16 - at));
+                let mut fast = Vec::new();
+                string(&mut fast, &text);
+                assert_eq!(fast, serde_json::to_vec(&text).unwrap(), "{c:?} at {at}");
+            }
+        }
     }
 }

@@ -12,9 +12,8 @@ use pin_project_lite::pin_project;
 use tokio::sync::futures::OwnedNotified;
 
 use crate::{
-    event::AuditEvent,
     layer::Pending,
-    queue::{Push, Queue},
+    queue::{Entry, Push, Queue},
 };
 
 pin_project! {
@@ -39,7 +38,7 @@ impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
 struct Waiting<B> {
     queue: Arc<Queue>,
     response: Option<Response<B>>,
-    event: Option<AuditEvent>,
+    event: Option<Entry>,
     notified: Option<Pin<Box<OwnedNotified>>>,
 }
 
@@ -73,20 +72,26 @@ where
             return waiting.poll(cx).map(Ok);
         }
         let response = ready!(this.inner.poll(cx))?;
-        let Some(pending) = this.pending.take() else {
+        // Finished in place: moving the pending request out would copy it.
+        let Some(pending) = this.pending.as_mut() else {
             return Poll::Ready(Ok(response));
         };
-        let mut pending = pending;
-        let Some(event) = pending.finish(&response) else {
+        let Some(record) = pending.finish(&response) else {
+            *this.pending = None;
             return Poll::Ready(Ok(response));
         };
         let queue = pending.logger().queue();
-        match queue.try_push(event) {
-            Push::Done | Push::Closed => Poll::Ready(Ok(response)),
+        match queue.try_push(Entry::Http(record)) {
+            Push::Done | Push::Closed => {
+                *this.pending = None;
+                Poll::Ready(Ok(response))
+            }
             Push::Full(event) => {
+                let queue = queue.clone();
+                *this.pending = None;
                 // The rare path (a full queue in block mode) is boxed to keep the future small.
                 let waiting = this.waiting.insert(Box::new(Waiting {
-                    queue: queue.clone(),
+                    queue,
                     response: Some(response),
                     event: Some(event),
                     notified: None,

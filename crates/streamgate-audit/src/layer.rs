@@ -8,10 +8,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::{body::Body, extract::MatchedPath};
+use axum::body::Body;
 use http::{Method, Request, Response, header, uri::PathAndQuery};
 use serde_json::{Map, Value};
-use streamgate_core::{ClientIp, RouteTemplate, SecurityContext, UNMATCHED_ROUTE, peer_addr};
+use streamgate_core::{ClientIp, SecurityContext, peer_addr};
 use tokio::time::Instant;
 use tower_http::request_id::RequestId;
 use tower_layer::Layer;
@@ -19,8 +19,10 @@ use tower_service::Service;
 
 use crate::{
     body::{Capture, ExcerptBody},
-    event::{Actor, AuditEvent, AuditReason, Outcome, default_reason},
+    capture::{RequestIdText, RouteCapture, RouteSource},
+    event::{AuditReason, default_reason, is_security_status},
     future::ResponseFuture,
+    http_record::HttpRecord,
     logger::AuditLogger,
     policy::{AuditPolicy, Level, PreDecision},
     redact::Redaction,
@@ -91,89 +93,6 @@ pub struct Audit<S> {
     config: Arc<Config>,
 }
 
-/// Route templates up to this long are copied inline rather than shared.
-const INLINE_ROUTE: usize = 48;
-
-/// The matched route: short templates copied inline (no reference count to touch on every
-/// request), longer ones shared.
-#[derive(Debug)]
-enum RouteCapture {
-    Inline { len: u8, bytes: [u8; INLINE_ROUTE] },
-    Matched(MatchedPath),
-    Template(RouteTemplate),
-    Unmatched,
-}
-
-impl RouteCapture {
-    fn of(extensions: &http::Extensions) -> Self {
-        if let Some(matched) = extensions.get::<MatchedPath>() {
-            Self::copy_or(matched.as_str(), || RouteCapture::Matched(matched.clone()))
-        } else if let Some(template) = extensions.get::<RouteTemplate>() {
-            Self::copy_or(&template.0, || RouteCapture::Template(template.clone()))
-        } else {
-            RouteCapture::Unmatched
-        }
-    }
-
-    fn copy_or(text: &str, shared: impl FnOnce() -> Self) -> Self {
-        if text.len() <= INLINE_ROUTE {
-            let mut bytes = [0u8; INLINE_ROUTE];
-            bytes[..text.len()].copy_from_slice(text.as_bytes());
-            RouteCapture::Inline {
-                len: text.len() as u8,
-                bytes,
-            }
-        } else {
-            shared()
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            RouteCapture::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or(UNMATCHED_ROUTE)
-            }
-            RouteCapture::Matched(m) => m.as_str(),
-            RouteCapture::Template(t) => &t.0,
-            RouteCapture::Unmatched => UNMATCHED_ROUTE,
-        }
-    }
-}
-
-/// The longest request id recorded; longer ones (client-chosen) are cut.
-const MAX_REQUEST_ID: usize = 64;
-
-/// A request id copied inline: cloning the header value would allocate for generated ids.
-#[derive(Debug)]
-struct RequestIdText {
-    len: u8,
-    bytes: [u8; MAX_REQUEST_ID],
-}
-
-impl RequestIdText {
-    fn new(value: &http::HeaderValue) -> Self {
-        let mut text = Self {
-            len: 0,
-            bytes: [0; MAX_REQUEST_ID],
-        };
-        let value = value.as_bytes();
-        let len = value.len().min(MAX_REQUEST_ID);
-        text.bytes[..len].copy_from_slice(&value[..len]);
-        text.len = len as u8;
-        text
-    }
-
-    /// The id, when it is visible ASCII (checked only for requests that are recorded).
-    fn as_str(&self) -> Option<&str> {
-        let bytes = &self.bytes[..usize::from(self.len)];
-        if bytes.iter().fold(true, |ok, b| ok & b.is_ascii_graphic()) {
-            std::str::from_utf8(bytes).ok()
-        } else {
-            None
-        }
-    }
-}
-
 /// What the request told us, kept until the response decides whether to record it.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -211,24 +130,24 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let extensions = request.extensions();
-        let pre = self.config.policy.pre_decide(
-            request.method(),
-            streamgate_core::route_label_from(extensions),
-        );
+        let source = RouteSource::of(extensions);
+        let pre = self
+            .config
+            .policy
+            .pre_decide(request.method(), source.as_str());
         if pre.max == Level::None {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        let route = RouteCapture::of(extensions);
         // A plain read under the default policy: recorded only if refused, so it is not timed
         // (the clock read would be most of its cost) and its actor comes from the response.
-        let floor_only = self.config.policy.floor_only(pre);
+        let floor_only = pre.floor_only;
         let mut pending = Pending {
             config: self.config.clone(),
             pre,
             start: (!floor_only).then(Instant::now),
             method: request.method().clone(),
             path: request.uri().path_and_query().cloned(),
-            route,
+            route: RouteCapture::new(source),
             request_id: extensions
                 .get::<RequestId>()
                 .map(|id| RequestIdText::new(id.header_value())),
@@ -243,36 +162,31 @@ where
             },
             request: None,
         };
-        let request = if pre.max == Level::Request {
-            let redaction = &self.config.redaction;
-            let capture = Arc::new(Capture::new(redaction.excerpt_limit()));
-            pending.request = Some(Box::new(RequestDetail {
-                headers: redaction.headers(request.headers()),
-                content_type: request
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                capture: capture.clone(),
-            }));
-            request.map(|body| Body::new(ExcerptBody::new(body, capture)))
-        } else {
-            request
-        };
+        if pre.max == Level::Request {
+            let request = self.config.capture_body(&mut pending, request);
+            return ResponseFuture::audited(self.inner.call(request), pending);
+        }
+        // The request goes straight to the inner service: rebinding it would copy it.
         ResponseFuture::audited(self.inner.call(request), pending)
     }
 }
 
-fn method_text(method: &Method) -> Cow<'static, str> {
-    match *method {
-        Method::GET => Cow::Borrowed("GET"),
-        Method::POST => Cow::Borrowed("POST"),
-        Method::PUT => Cow::Borrowed("PUT"),
-        Method::PATCH => Cow::Borrowed("PATCH"),
-        Method::DELETE => Cow::Borrowed("DELETE"),
-        Method::HEAD => Cow::Borrowed("HEAD"),
-        Method::OPTIONS => Cow::Borrowed("OPTIONS"),
-        _ => Cow::Owned(method.as_str().to_owned()),
+impl Config {
+    /// Keeps the allowlisted headers of a request that may be recorded at `Level::Request` and
+    /// wraps its body to keep an excerpt.
+    fn capture_body(&self, pending: &mut Pending, request: Request<Body>) -> Request<Body> {
+        let redaction = &self.redaction;
+        let capture = Arc::new(Capture::new(redaction.excerpt_limit()));
+        pending.request = Some(Box::new(RequestDetail {
+            headers: redaction.headers(request.headers()),
+            content_type: request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            capture: capture.clone(),
+        }));
+        request.map(|body| Body::new(ExcerptBody::new(body, capture)))
     }
 }
 
@@ -281,69 +195,77 @@ impl Pending {
         &self.config.logger
     }
 
-    /// The event for this response, when the policy records it.
-    pub(crate) fn finish<B>(&mut self, response: &Response<B>) -> Option<AuditEvent> {
+    /// The record of this response, when the policy records it: only moves and copies, the
+    /// event itself is built by the writer.
+    pub(crate) fn finish<B>(&mut self, response: &Response<B>) -> Option<HttpRecord> {
         let status = response.status().as_u16();
+        if self.pre.floor_only && !is_security_status(status) {
+            return None;
+        }
+        let route = &self.route;
         let (level, event_type) =
             self.config
                 .policy
-                .decide_after(self.pre, &self.method, self.route.as_str(), status);
+                .decide_after(self.pre, &self.method, || route.as_str(), status);
         if level == Level::None {
             return None;
         }
         let extensions = response.extensions();
-        let actor = extensions
-            .get::<SecurityContext>()
-            .or(self.actor.as_ref())
-            .map_or(Actor::Anonymous, Actor::from);
-        let clock = self.config.logger.clock();
-        let action = method_text(&self.method);
-        let mut event = AuditEvent::new(
-            self.start
-                .map_or_else(|| clock.now(), |start| clock.at(start)),
-            event_type,
+        let actor = match extensions.get::<SecurityContext>() {
+            Some(context) => Some(context.clone()),
+            None => self.actor.take(),
+        };
+        let (at, latency) = match self.start {
+            Some(start) => {
+                let now = Instant::now();
+                (start, Some(now.saturating_duration_since(start)))
+            }
+            None => (Instant::now(), None),
+        };
+        let metadata = if level == Level::Request {
+            self.request
+                .take()
+                .map(|detail| self.request_metadata(*detail))
+        } else {
+            None
+        };
+        Some(HttpRecord {
+            at,
+            latency,
+            method: std::mem::take(&mut self.method),
+            path: self.path.take(),
+            route: std::mem::replace(&mut self.route, RouteCapture::Unmatched),
+            request_id: self.request_id.take(),
+            source_ip: self.source_ip,
             actor,
-            action.clone(),
-            self.path.as_ref().map_or("/", PathAndQuery::path),
-            Outcome::from_status(status),
-        );
-        event.source_ip = self.source_ip;
-        event.request_id = self
-            .request_id
-            .as_ref()
-            .and_then(RequestIdText::as_str)
-            .map(str::to_owned);
-        event.method = Some(action);
-        event.route = Some(self.route.as_str().to_owned());
-        event.status = Some(status);
-        event.reason = extensions
-            .get::<AuditReason>()
-            .map(|r| Cow::Owned(r.as_str().to_owned()))
-            .or_else(|| default_reason(status).map(Cow::Borrowed));
-        event.latency_ms = self
-            .start
-            .map(|start| start.elapsed().as_secs_f64() * 1000.0);
-        if level == Level::Request
-            && let Some(detail) = self.request.take()
-        {
-            let (bytes, seen) = detail.capture.take();
-            let mut metadata = Map::new();
-            if !detail.headers.is_empty() {
-                metadata.insert("headers".to_owned(), Value::Object(detail.headers));
-            }
-            metadata.insert("body_bytes".to_owned(), Value::from(seen));
-            if let Some(excerpt) = self
-                .config
-                .redaction
-                .excerpt(detail.content_type.as_deref(), &bytes)
-            {
-                metadata.insert("body_excerpt".to_owned(), Value::String(excerpt));
-                if seen > bytes.len() as u64 {
-                    metadata.insert("body_truncated".to_owned(), Value::Bool(true));
-                }
-            }
-            event.metadata = metadata;
+            event_type,
+            status,
+            reason: extensions
+                .get::<AuditReason>()
+                .map(AuditReason::text)
+                .or_else(|| default_reason(status).map(Cow::Borrowed)),
+            metadata,
+        })
+    }
+
+    /// The headers and the redacted body excerpt of a request recorded at `Level::Request`.
+    fn request_metadata(&self, detail: RequestDetail) -> Box<Map<String, Value>> {
+        let (bytes, seen) = detail.capture.take();
+        let mut metadata = Map::new();
+        if !detail.headers.is_empty() {
+            metadata.insert("headers".to_owned(), Value::Object(detail.headers));
         }
-        Some(event)
+        metadata.insert("body_bytes".to_owned(), Value::from(seen));
+        if let Some(excerpt) = self
+            .config
+            .redaction
+            .excerpt(detail.content_type.as_deref(), &bytes)
+        {
+            metadata.insert("body_excerpt".to_owned(), Value::String(excerpt));
+            if seen > bytes.len() as u64 {
+                metadata.insert("body_truncated".to_owned(), Value::Bool(true));
+            }
+        }
+        Box::new(metadata)
     }
 }

@@ -45,11 +45,13 @@
 //! `streamgate_audit_sink_errors_total{sink}`.
 
 mod body;
+mod capture;
 mod clock;
 mod event;
 mod event_json;
 pub mod file;
 mod future;
+mod http_record;
 mod id;
 mod layer;
 mod logger;

@@ -34,7 +34,7 @@ use tokio::{
 use crate::{
     clock::AuditClock,
     event::{Actor, AuditEvent, Outcome},
-    queue::{Queue, WhenFull},
+    queue::{Entry, MAX_BATCH, Queue, WhenFull},
     redact::Redaction,
     sink::{AuditQuery, AuditSink, SinkError, TimeRange},
 };
@@ -202,6 +202,7 @@ impl AuditLoggerBuilder {
             .collect();
         let writer = Writer {
             queue: queue.clone(),
+            clock: self.clock,
             sinks: slots,
             retry_initial: self.retry_initial,
             retry_max: self.retry_max,
@@ -274,7 +275,7 @@ impl AuditLogger {
     /// [`LoggerClosed`] after [`shutdown`](Self::shutdown).
     pub async fn record(&self, mut event: AuditEvent) -> Result<(), LoggerClosed> {
         self.inner.redaction.redact_map(&mut event.metadata);
-        if self.inner.queue.push(event).await {
+        if self.inner.queue.push(Entry::Event(event)).await {
             Ok(())
         } else {
             Err(LoggerClosed(()))
@@ -367,6 +368,7 @@ struct SinkSlot {
 
 struct Writer {
     queue: Arc<Queue>,
+    clock: AuditClock,
     sinks: Vec<SinkSlot>,
     retry_initial: Duration,
     retry_max: Duration,
@@ -384,24 +386,42 @@ enum Step {
 impl Writer {
     async fn run(mut self) {
         let mut batch = VecDeque::new();
+        // The events handed to the sinks, kept from batch to batch so that building the next
+        // ones reuses their strings.
+        let mut events: Vec<AuditEvent> = Vec::new();
         let mut next_maintenance = Instant::now() + self.maintenance_interval;
+        // Events were written since the sinks were last flushed.
+        let mut unflushed = false;
         loop {
-            let (flushes, closed) = self.queue.take(&mut batch);
-            let idle = batch.is_empty() && flushes.is_empty();
-            if !batch.is_empty() {
-                let events = batch.make_contiguous();
-                for slot in &mut self.sinks {
-                    slot.run(Step::Write, events, self.retry_initial, self.retry_max)
-                        .await;
+            let taken = self.queue.take(&mut batch);
+            let idle = batch.is_empty() && taken.flushes.is_empty();
+            // In slices of at most MAX_BATCH, which bounds the events kept for reuse.
+            while !batch.is_empty() {
+                let count = batch.len().min(MAX_BATCH);
+                for (entry, i) in batch.iter_mut().take(count).zip(0..) {
+                    self.build(entry, &mut events, i);
                 }
-                batch.clear();
+                batch.drain(..count);
+                for slot in &mut self.sinks {
+                    slot.run(
+                        Step::Write,
+                        &events[..count],
+                        self.retry_initial,
+                        self.retry_max,
+                    )
+                    .await;
+                }
+                unflushed = true;
             }
-            if !flushes.is_empty() {
+            if !taken.flushes.is_empty() || (idle && unflushed) {
+                // Also when everything queued is written: sinks may leave work for then (the
+                // file sink replaces its signed head at most every `head_interval` while busy).
                 for slot in &mut self.sinks {
                     slot.run(Step::Flush, &[], self.retry_initial, self.retry_max)
                         .await;
                 }
-                for done in flushes {
+                unflushed = false;
+                for done in taken.flushes {
                     let _ = done.send(());
                 }
             }
@@ -415,14 +435,14 @@ impl Writer {
                 next_maintenance = Instant::now() + self.maintenance_interval;
             }
             if idle {
-                if closed {
+                if taken.closed {
                     break;
                 }
                 tokio::select! {
                     () = self.queue.wake_writer.notified() => {}
                     () = sleep_until(next_maintenance) => {}
                 }
-            } else if !closed && !self.linger.is_zero() {
+            } else if !taken.closed && !self.linger.is_zero() {
                 // Busy: let the next batch gather instead of being woken for every event (a
                 // producer that finds the queue empty would otherwise wake this task each time).
                 sleep(self.linger).await;
@@ -433,6 +453,28 @@ impl Writer {
                 .await;
         }
     }
+
+    /// Puts the event of `entry` at `events[i]`, reusing the event already there.
+    fn build(&self, entry: &mut Entry, events: &mut Vec<AuditEvent>, i: usize) {
+        match (entry, events.get_mut(i)) {
+            (Entry::Event(event), Some(slot)) => std::mem::swap(slot, event),
+            (Entry::Event(event), None) => events.push(std::mem::replace(event, placeholder())),
+            (Entry::Http(record), Some(slot)) => record.fill(&self.clock, slot),
+            (Entry::Http(record), None) => events.push(record.take_event(&self.clock)),
+        }
+    }
+}
+
+/// An empty event, left in an entry whose event was moved out.
+fn placeholder() -> AuditEvent {
+    AuditEvent::new(
+        std::time::UNIX_EPOCH,
+        "",
+        Actor::Anonymous,
+        "",
+        String::new(),
+        Outcome::Success,
+    )
 }
 
 impl SinkSlot {

@@ -73,6 +73,36 @@ enum MethodMatch {
     List(Vec<Method>),
 }
 
+/// The methods with their own bit in [`Index::by_method`]; others are matched rule by rule.
+const INDEXED_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+
+/// The position of `method` in [`INDEXED_METHODS`].
+#[inline]
+fn method_slot(method: &Method) -> Option<usize> {
+    Some(match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::CONNECT => 8,
+        _ => return None,
+    })
+}
+
 impl MethodMatch {
     #[inline]
     fn matches(&self, method: &Method) -> bool {
@@ -192,8 +222,51 @@ struct Rules {
     /// Each rule's route key byte (0: none), scanned first: most rules are rejected by it
     /// without touching the rule itself.
     keys: Vec<u8>,
+    /// Bit sets of the rules that can match a route byte and a method (up to 64 rules).
+    index: Option<Box<Index>>,
     fallback: Level,
     security_floor: bool,
+}
+
+/// Which rules can match, as bit sets (bit `i`: rule `i`), built with the rules: a request's
+/// candidates are `by_byte[second route byte] & by_method[method]`, so a request no rule can
+/// match (a plain read under the default policy) is decided by one AND.
+#[derive(Debug, Clone)]
+struct Index {
+    by_byte: [u64; 256],
+    by_method: [u64; INDEXED_METHODS.len()],
+}
+
+impl Index {
+    fn new(rules: &[Rule]) -> Option<Box<Self>> {
+        if rules.len() > 64 {
+            return None;
+        }
+        let mut index = Box::new(Index {
+            by_byte: [0; 256],
+            by_method: [0; INDEXED_METHODS.len()],
+        });
+        for (i, rule) in rules.iter().enumerate() {
+            let bit = 1u64 << i;
+            for (byte, set) in index.by_byte.iter_mut().enumerate() {
+                if rule.key_byte.is_none_or(|key| usize::from(key) == byte) {
+                    *set |= bit;
+                }
+            }
+            for (method, set) in INDEXED_METHODS.iter().zip(&mut index.by_method) {
+                if rule.methods.matches(method) {
+                    *set |= bit;
+                }
+            }
+        }
+        Some(index)
+    }
+
+    /// The rules that may match, or `None` for a method without a bit.
+    #[inline]
+    fn candidates(&self, method: &Method, second: u8) -> Option<u64> {
+        Some(self.by_byte[usize::from(second)] & self.by_method[method_slot(method)?])
+    }
 }
 
 impl Rules {
@@ -201,6 +274,7 @@ impl Rules {
         let mut this = Self {
             rules,
             keys: Vec::new(),
+            index: None,
             fallback,
             security_floor,
         };
@@ -210,6 +284,7 @@ impl Rules {
 
     fn index(&mut self) {
         self.keys = self.rules.iter().map(|r| r.key_byte.unwrap_or(0)).collect();
+        self.index = Index::new(&self.rules);
     }
 }
 
@@ -219,17 +294,67 @@ impl Rules {
 pub(crate) struct PreDecision {
     /// The highest level any response could give (`None`: skip the request entirely).
     pub(crate) max: Level,
+    /// Whether only the security floor can record this request (no rule records it whatever
+    /// its status).
+    pub(crate) floor_only: bool,
     resolved: Resolved,
+}
+
+/// The rules matched so far by [`AuditPolicy::pre_decide`], in order.
+struct Found {
+    max: Level,
+    fallback: Level,
+    first_conditional: Option<u32>,
+    resolved: Option<Resolved>,
+}
+
+impl Found {
+    fn new(fallback: Level) -> Self {
+        Self {
+            max: Level::None,
+            fallback,
+            first_conditional: None,
+            resolved: None,
+        }
+    }
+
+    /// Adds matching rule `i`; `true` when it decides whatever the status (stop looking).
+    #[inline]
+    fn add(&mut self, i: usize, rule: &Rule) -> bool {
+        // Rule positions fit: a policy has far fewer than 2^32 rules.
+        let i = i as u32;
+        self.max = self.max.max(rule.level);
+        if rule.outcomes.is_none() {
+            self.resolved = Some(match self.first_conditional {
+                Some(first) => Resolved::FromRule(first),
+                None => Resolved::Rule(i),
+            });
+            return true;
+        }
+        self.first_conditional.get_or_insert(i);
+        false
+    }
+
+    fn finish(self) -> (Level, Resolved) {
+        match self.resolved {
+            Some(resolved) => (self.max, resolved),
+            None => (
+                self.max.max(self.fallback),
+                self.first_conditional
+                    .map_or(Resolved::Fallback, Resolved::FromRule),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resolved {
     /// This rule (without an outcome condition) matches whatever the status.
-    Rule(usize),
+    Rule(u32),
     /// No rule matches whatever the status: the fallback level.
     Fallback,
     /// The status decides, starting with this rule.
-    FromRule(usize),
+    FromRule(u32),
 }
 
 impl Default for AuditPolicy {
@@ -300,62 +425,75 @@ impl AuditPolicy {
     /// Before the response: the highest level this request could be recorded at.
     pub(crate) fn pre_decide(&self, method: &Method, route: &str) -> PreDecision {
         let rules = &*self.inner;
-        let mut max = if rules.security_floor {
+        let second = route.as_bytes().get(1).copied().unwrap_or(0);
+        let (max, resolved) = match rules
+            .index
+            .as_ref()
+            .and_then(|i| i.candidates(method, second))
+        {
+            Some(0) => (rules.fallback, Resolved::Fallback),
+            Some(mut candidates) => {
+                let mut found = Found::new(rules.fallback);
+                while candidates != 0 {
+                    let i = candidates.trailing_zeros() as usize;
+                    candidates &= candidates - 1;
+                    let rule = &rules.rules[i];
+                    if rule.route.matches(route) && found.add(i, rule) {
+                        break;
+                    }
+                }
+                found.finish()
+            }
+            None => {
+                let mut found = Found::new(rules.fallback);
+                for (i, (&key, rule)) in rules.keys.iter().zip(&rules.rules).enumerate() {
+                    if (key == 0 || key == second)
+                        && rule.matches_rest(method, route)
+                        && found.add(i, rule)
+                    {
+                        break;
+                    }
+                }
+                found.finish()
+            }
+        };
+        let floor_only = match resolved {
+            Resolved::Rule(i) => rules.rules[i as usize].level == Level::None,
+            Resolved::Fallback => rules.fallback == Level::None,
+            Resolved::FromRule(_) => false,
+        };
+        let floor = if rules.security_floor {
             Level::Metadata
         } else {
             Level::None
         };
-        let mut first_conditional = None;
-        let second = route.as_bytes().get(1).copied().unwrap_or(0);
-        for (i, (&key, rule)) in rules.keys.iter().zip(&rules.rules).enumerate() {
-            if key != 0 && key != second {
-                continue;
-            }
-            if rule.matches_rest(method, route) {
-                max = max.max(rule.level);
-                if rule.outcomes.is_none() {
-                    let resolved = match first_conditional {
-                        Some(first) => Resolved::FromRule(first),
-                        None => Resolved::Rule(i),
-                    };
-                    return PreDecision { max, resolved };
-                }
-                first_conditional.get_or_insert(i);
-            }
-        }
         PreDecision {
-            max: max.max(rules.fallback),
-            resolved: first_conditional.map_or(Resolved::Fallback, Resolved::FromRule),
-        }
-    }
-
-    /// Whether only the security floor can record this request (no rule records it whatever its
-    /// status): the layer then skips what only recorded requests need (timing, the request's
-    /// security context).
-    pub(crate) fn floor_only(&self, pre: PreDecision) -> bool {
-        match pre.resolved {
-            Resolved::Rule(i) => self.inner.rules[i].level == Level::None,
-            Resolved::Fallback => self.inner.fallback == Level::None,
-            Resolved::FromRule(_) => false,
+            max: max.max(floor),
+            floor_only,
+            resolved,
         }
     }
 
     /// After the response: the level and event type, continuing from `pre` (only rules with an
     /// outcome condition are evaluated again).
-    pub(crate) fn decide_after(
+    pub(crate) fn decide_after<'r>(
         &self,
         pre: PreDecision,
         method: &Method,
-        route: &str,
+        route: impl FnOnce() -> &'r str,
         status: u16,
     ) -> (Level, Cow<'static, str>) {
         let rules = &*self.inner;
         let (level, kind) = match pre.resolved {
-            Resolved::Rule(i) => (rules.rules[i].level, rules.rules[i].event_type.as_ref()),
+            Resolved::Rule(i) => {
+                let rule = &rules.rules[i as usize];
+                (rule.level, rule.event_type.as_ref())
+            }
             Resolved::Fallback => (rules.fallback, None),
             Resolved::FromRule(first) => {
+                let route = route();
                 let outcome = Outcome::from_status(status);
-                rules.rules[first..]
+                rules.rules[first as usize..]
                     .iter()
                     .find(|rule| {
                         rule.matches_request(method, route)
@@ -466,15 +604,32 @@ mod tests {
                         .level(Level::Request),
                 )
                 .fallback(Level::Metadata),
+            // More rules than the index holds: decided rule by rule.
+            (0..70).fold(AuditPolicy::default(), |policy, i| {
+                policy.rule(Rule::route(format!("/r{i}")).level(Level::Request))
+            }),
         ];
+        let purge = Method::from_bytes(b"PURGE").unwrap();
         for policy in &policies {
-            for method in [Method::GET, Method::POST, Method::DELETE] {
-                for route in ["/a", "/a/{id}", "/admin", "/login", "/items/{id}", "/ab"] {
+            for method in [Method::GET, Method::POST, Method::DELETE, purge.clone()] {
+                for route in [
+                    "/a",
+                    "/a/{id}",
+                    "/admin",
+                    "/login",
+                    "/items/{id}",
+                    "/ab",
+                    "/r3",
+                    "",
+                ] {
                     let pre = policy.pre_decide(&method, route);
                     for status in [200, 204, 302, 400, 401, 403, 404, 413, 422, 429, 500, 503] {
                         let one = policy.decide(&method, route, status);
-                        let two = policy.decide_after(pre, &method, route, status);
+                        let two = policy.decide_after(pre, &method, || route, status);
                         assert!(one.0 <= pre.max, "{method} {route} {status}");
+                        if pre.floor_only && !is_security_status(status) {
+                            assert_eq!(one.0, Level::None, "{method} {route} {status}");
+                        }
                         if one.0 != Level::None {
                             assert_eq!(one, two, "{method} {route} {status}");
                         } else {

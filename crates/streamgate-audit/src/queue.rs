@@ -8,7 +8,17 @@ use std::{
 use metrics::Counter;
 use tokio::sync::{Notify, futures::OwnedNotified, oneshot};
 
-use crate::event::AuditEvent;
+use crate::{event::AuditEvent, http_record::HttpRecord};
+
+/// One queued event: built by `log_event`/`record`, or a request's record that the writer
+/// turns into an event.
+// Both variants are a few hundred bytes; boxing either would allocate per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Entry {
+    Event(AuditEvent),
+    Http(HttpRecord),
+}
 
 /// What enqueuing does when the queue is full.
 #[non_exhaustive]
@@ -21,18 +31,29 @@ pub enum WhenFull {
     DropOldest,
 }
 
-// The event comes back by value when the queue is full; boxing it would allocate per event.
+// The entry comes back by value when the queue is full; boxing it would allocate per event.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Push {
     Done,
-    Full(AuditEvent),
+    Full(Entry),
     Closed,
 }
 
+/// The most events the writer hands to its sinks at once: bounds the events it keeps for reuse.
+pub(crate) const MAX_BATCH: usize = 4096;
+
 struct State {
-    events: VecDeque<AuditEvent>,
+    events: VecDeque<Entry>,
     closed: bool,
     flushes: Vec<oneshot::Sender<()>>,
+}
+
+/// What [`Queue::take`] found besides the entries.
+pub(crate) struct Taken {
+    /// Flush requests to answer once the entries are written.
+    pub(crate) flushes: Vec<oneshot::Sender<()>>,
+    /// The queue is closed.
+    pub(crate) closed: bool,
 }
 
 /// The queue, shared by every producer and the writer.
@@ -77,7 +98,7 @@ impl Queue {
     }
 
     /// Enqueues without waiting.
-    pub(crate) fn try_push(&self, event: AuditEvent) -> Push {
+    pub(crate) fn try_push(&self, event: Entry) -> Push {
         let mut state = self.lock();
         if state.closed {
             drop(state);
@@ -108,7 +129,7 @@ impl Queue {
     }
 
     /// Enqueues, waiting for room in `Block` mode. Returns `false` when the logger is shut down.
-    pub(crate) async fn push(&self, mut event: AuditEvent) -> bool {
+    pub(crate) async fn push(&self, mut event: Entry) -> bool {
         loop {
             match self.try_push(event) {
                 Push::Done => return true,
@@ -127,9 +148,9 @@ impl Queue {
         }
     }
 
-    /// Moves every queued event into `into` (which must be empty) and returns the pending flush
+    /// Moves every queued entry into `into` (which must be empty) and returns the pending flush
     /// requests and whether the queue is closed.
-    pub(crate) fn take(&self, into: &mut VecDeque<AuditEvent>) -> (Vec<oneshot::Sender<()>>, bool) {
+    pub(crate) fn take(&self, into: &mut VecDeque<Entry>) -> Taken {
         let mut state = self.lock();
         std::mem::swap(&mut state.events, into);
         let flushes = std::mem::take(&mut state.flushes);
@@ -138,7 +159,7 @@ impl Queue {
         if !into.is_empty() {
             self.space.notify_waiters();
         }
-        (flushes, closed)
+        Taken { flushes, closed }
     }
 
     /// Asks the writer to write everything queued so far; resolves when it has.

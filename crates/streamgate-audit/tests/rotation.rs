@@ -5,7 +5,10 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use streamgate_audit::{AuditClock, AuditLogger, FileSink, FileSinkConfig, Outcome, verify_path};
+use streamgate_audit::{
+    Actor, AuditClock, AuditEvent, AuditLogger, AuditSink, FileSink, FileSinkConfig, Outcome,
+    TamperKind, verify_path,
+};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -169,4 +172,33 @@ async fn queries_by_actor_and_type_answer_in_time_order() {
             .is_empty()
     );
     logger.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_head_follows_on_flush_or_when_its_interval_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        FileSinkConfig::new(dir.path(), common::key()).head_interval(Duration::from_secs(3600));
+    let mut sink = FileSink::open(config).unwrap();
+    let event = AuditEvent::new(
+        SystemTime::now(),
+        "upload",
+        Actor::user("u-1"),
+        "upload_file",
+        "f",
+        Outcome::Success,
+    );
+    sink.write(std::slice::from_ref(&event)).await.unwrap();
+    // Busy: the record is written but the head still names the one before it.
+    let failure = verify_path(dir.path(), &common::key()).unwrap_err();
+    assert_eq!(failure.kind, TamperKind::Unsigned, "{failure}");
+    sink.flush().await.unwrap();
+    assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 1);
+
+    // With no interval, every batch moves the head.
+    let dir = tempfile::tempdir().unwrap();
+    let config = FileSinkConfig::new(dir.path(), common::key()).head_interval(Duration::ZERO);
+    let mut sink = FileSink::open(config).unwrap();
+    sink.write(std::slice::from_ref(&event)).await.unwrap();
+    assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 1);
 }

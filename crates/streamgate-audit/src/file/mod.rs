@@ -3,7 +3,8 @@
 //! Every record carries the SHA-256 of the previous one; signed checkpoints (HMAC-SHA256) are
 //! written every [`checkpoint_every`](FileSinkConfig::checkpoint_every) records, at the end of
 //! every file and on the checkpoint interval; a signed head (`head.json`, replaced atomically
-//! after every batch) names the newest record, so a truncated tail is detected. Files rotate by
+//! after a batch once the writer has written everything queued, and at least every
+//! [`head_interval`](FileSinkConfig::head_interval) while it is kept busy) names the newest record, so a truncated tail is detected. Files rotate by
 //! size and by UTC day; each file opens with a record anchored to the previous file's last hash,
 //! and file indexes increase by one, so a missing file is detected. Retention removes whole old
 //! files and moves the head's first file forward, so what remains still verifies.
@@ -32,5 +33,7 @@ mod verify;
 
 pub use key::{InvalidKey, SigningKey};
 pub use query::FileQuery;
-pub use sink::{DEFAULT_MAX_FILE_BYTES, DEFAULT_RETENTION, FileSink, FileSinkConfig};
+pub use sink::{
+    DEFAULT_HEAD_INTERVAL, DEFAULT_MAX_FILE_BYTES, DEFAULT_RETENTION, FileSink, FileSinkConfig,
+};
 pub use verify::{TamperKind, VerifyFailure, VerifyReport, verify_path};

@@ -21,11 +21,16 @@ const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 
 /// Starts a record in `buf`; returns where it starts.
 pub(crate) fn begin(buf: &mut Vec<u8>, seq: u64, prev: &[u8; 32], kind: &str) -> usize {
+    begin_hex(buf, seq, &hex64(prev), kind)
+}
+
+/// [`begin`] with the previous hash already in hex.
+pub(crate) fn begin_hex(buf: &mut Vec<u8>, seq: u64, prev_hex: &[u8; 64], kind: &str) -> usize {
     let start = buf.len();
     buf.extend_from_slice(b"{\"seq\":");
     crate::event_json::decimal(buf, seq);
     buf.extend_from_slice(b",\"prev\":\"");
-    push_hex(buf, prev);
+    buf.extend_from_slice(prev_hex);
     buf.extend_from_slice(b"\",\"kind\":\"");
     buf.extend_from_slice(kind.as_bytes());
     buf.push(b'"');
@@ -34,17 +39,28 @@ pub(crate) fn begin(buf: &mut Vec<u8>, seq: u64, prev: &[u8; 32], kind: &str) ->
 
 /// Ends the record started at `start`: hashes it, appends the hash and the newline.
 pub(crate) fn finish(buf: &mut Vec<u8>, start: usize) -> [u8; 32] {
-    let hash: [u8; 32] = Sha256::digest(&buf[start..]).into();
-    buf.extend_from_slice(b",\"hash\":\"");
-    push_hex(buf, &hash);
-    buf.extend_from_slice(b"\"}\n");
-    hash
+    finish_hex(buf, start).0
 }
 
-pub(crate) fn push_hex(buf: &mut Vec<u8>, bytes: &[u8; 32]) {
+/// [`finish`], also returning the hash in hex (the next record's `prev`).
+pub(crate) fn finish_hex(buf: &mut Vec<u8>, start: usize) -> ([u8; 32], [u8; 64]) {
+    let hash: [u8; 32] = Sha256::digest(&buf[start..]).into();
+    let hex = hex64(&hash);
+    buf.extend_from_slice(b",\"hash\":\"");
+    buf.extend_from_slice(&hex);
+    buf.extend_from_slice(b"\"}\n");
+    (hash, hex)
+}
+
+/// `bytes` as lowercase hex.
+pub(crate) fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    let _ = hex::encode_to_slice(bytes, &mut out);
-    buf.extend_from_slice(&out);
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    out
 }
 
 pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
@@ -170,5 +186,6 @@ mod tests {
         for line in &lines {
             serde_json::from_slice::<serde_json::Value>(line).unwrap();
         }
+        assert_eq!(hex64(&h1).to_vec(), hex::encode(h1).into_bytes());
     }
 }

@@ -23,6 +23,8 @@ use crate::{
 
 /// The default size at which a file is rotated: 64 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default longest time between replacements of the signed head under continuous load.
+pub const DEFAULT_HEAD_INTERVAL: Duration = Duration::from_millis(100);
 /// The default retention: 30 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
@@ -39,6 +41,7 @@ pub struct FileSinkConfig {
     checkpoint_interval: Duration,
     clock: AuditClock,
     sync: bool,
+    head_interval: Duration,
 }
 
 impl FileSinkConfig {
@@ -54,6 +57,7 @@ impl FileSinkConfig {
             checkpoint_interval: Duration::from_secs(60),
             clock: AuditClock::new(),
             sync: false,
+            head_interval: DEFAULT_HEAD_INTERVAL,
         }
     }
 
@@ -92,6 +96,18 @@ impl FileSinkConfig {
     /// The clock for file names, rotation, checkpoints and retention.
     pub fn clock(mut self, clock: AuditClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// How often, at most, the signed head is replaced while the writer is kept busy (default
+    /// 100 ms). It is replaced after a batch when this long has passed since it last was, and
+    /// always when the writer has written everything queued, on a flush, a new file and close;
+    /// zero replaces it after every batch. Replacing it costs far more than writing a small
+    /// batch (a new file and a rename), so under load this keeps that cost off most batches;
+    /// the price is that after a crash up to this long of records may follow the head, which
+    /// `verify` reports as records after the head.
+    pub fn head_interval(mut self, interval: Duration) -> Self {
+        self.head_interval = interval;
         self
     }
 
@@ -142,6 +158,12 @@ pub struct FileSink {
     committed: Snapshot,
     first_file: u64,
     needs_rollback: bool,
+    /// The last hash an event record ended with, and its hex (the next record's `prev`).
+    last_hex: ([u8; 32], [u8; 64]),
+    /// Records were committed after the head was last replaced.
+    head_stale: bool,
+    /// When the head was last replaced.
+    head_written: SystemTime,
     buf: Vec<u8>,
 }
 
@@ -197,6 +219,9 @@ impl FileSink {
             chain,
             first_file,
             needs_rollback: false,
+            last_hex: ([0; 32], record::hex64(&[0; 32])),
+            head_stale: false,
+            head_written: now,
             buf: Vec::with_capacity(1 << 20),
         };
         let ts = format_rfc3339_millis(now);
@@ -213,15 +238,20 @@ impl FileSink {
     }
 
     fn append_event(&mut self, event: &AuditEvent) {
-        let start = record::begin(
+        if self.last_hex.0 != self.chain.hash {
+            self.last_hex = (self.chain.hash, record::hex64(&self.chain.hash));
+        }
+        let start = record::begin_hex(
             &mut self.buf,
             self.chain.next_seq,
-            &self.chain.hash,
+            &self.last_hex.1,
             "event",
         );
         self.buf.extend_from_slice(b",\"event\":");
         crate::event_json::write_event(&mut self.buf, event);
-        self.chain.hash = record::finish(&mut self.buf, start);
+        let (hash, hex) = record::finish_hex(&mut self.buf, start);
+        self.chain.hash = hash;
+        self.last_hex = (hash, hex);
         self.chain.next_seq += 1;
         self.chain.since_checkpoint += 1;
     }
@@ -273,10 +303,33 @@ impl FileSink {
 
     /// Writes what is buffered and moves the signed head to it.
     fn commit(&mut self, now: SystemTime) -> io::Result<()> {
+        self.commit_records(now, true)
+    }
+
+    /// Writes what is buffered; moves the signed head to it when `head` is set or the head is
+    /// due (see [`FileSinkConfig::head_interval`]).
+    fn commit_records(&mut self, now: SystemTime, head: bool) -> io::Result<()> {
         self.flush_buf()?;
         if self.config.sync {
             self.file.sync_data()?;
         }
+        let due = now
+            .duration_since(self.head_written)
+            .map_or(true, |since| since >= self.config.head_interval);
+        if head || due {
+            self.write_head(now)?;
+        } else {
+            self.head_stale = true;
+        }
+        self.committed = Snapshot {
+            meta: self.meta.clone(),
+            chain: self.chain,
+        };
+        Ok(())
+    }
+
+    /// Replaces the signed head with the current position.
+    fn write_head(&mut self, now: SystemTime) -> io::Result<()> {
         let head = Head::new(
             self.first_file,
             self.meta.index,
@@ -286,10 +339,19 @@ impl FileSink {
             &self.config.key,
         );
         head.write(&self.config.dir, self.config.sync)?;
-        self.committed = Snapshot {
-            meta: self.meta.clone(),
-            chain: self.chain,
-        };
+        self.head_stale = false;
+        self.head_written = now;
+        Ok(())
+    }
+
+    /// Moves a head left behind by [`commit_records`](Self::commit_records) to the last record.
+    fn catch_up_head(&mut self) -> io::Result<()> {
+        if self.needs_rollback {
+            self.rollback()?;
+        }
+        if self.head_stale {
+            self.write_head(self.config.clock.now())?;
+        }
         Ok(())
     }
 
@@ -341,7 +403,7 @@ impl FileSink {
         if self.chain.since_checkpoint > 0 && self.checkpoint_due(now) {
             self.append_checkpoint(now);
         }
-        self.commit(now)?;
+        self.commit_records(now, self.meta.index != first_index)?;
         if self.meta.index != first_index {
             // A new file started: older ones may have aged out.
             if let Err(error) = self.purge(now) {
@@ -365,6 +427,8 @@ impl FileSink {
         if self.chain.since_checkpoint > 0 && self.checkpoint_due(now) {
             self.append_checkpoint(now);
             self.commit(now)?;
+        } else if self.head_stale {
+            self.write_head(now)?;
         }
         self.purge(now)
     }
@@ -434,6 +498,13 @@ impl AuditSink for FileSink {
         let result = self
             .write_batch(events)
             .map_err(|e| self.fail(e, "write failed"));
+        Box::pin(async move { result })
+    }
+
+    fn flush(&mut self) -> SinkFuture<'_> {
+        let result = self
+            .catch_up_head()
+            .map_err(|e| self.fail(e, "head update failed"));
         Box::pin(async move { result })
     }
 

@@ -33,7 +33,8 @@ pub trait AuditSink: Send + 'static {
     /// Writes `events`, in order.
     fn write<'a>(&'a mut self, events: &'a [AuditEvent]) -> SinkFuture<'a>;
 
-    /// Makes everything written so far durable (called for explicit flushes and queries).
+    /// Makes everything written so far durable (called for explicit flushes and queries, and
+    /// when the writer has written everything queued).
     fn flush(&mut self) -> SinkFuture<'_> {
         Box::pin(async { Ok(()) })
     }
