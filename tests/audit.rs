@@ -67,7 +67,7 @@ async fn events_carry_the_actor_and_the_refusals_of_inner_layers() {
         .metrics(stack.layer_metrics())
         .build();
     let limit = RateLimitLayer::builder()
-        .policy(RatePolicy::new("per-ip", Quota::per_hour(3).burst(3)))
+        .policy(RatePolicy::new("per-ip", Quota::per_hour(4).burst(4)))
         .build()
         .unwrap();
     let stack = stack
@@ -84,6 +84,13 @@ async fn events_carry_the_actor_and_the_refusals_of_inner_layers() {
         200
     );
     assert_eq!(served.send(upload(None, "req-anonymous")).await.status, 401);
+    assert_eq!(
+        served
+            .send(upload(Some("not-a-token"), "req-bad-token"))
+            .await
+            .status,
+        401
+    );
     assert_eq!(served.send(upload(Some(&token), "req-2")).await.status, 200);
     assert_eq!(
         served
@@ -114,13 +121,19 @@ async fn events_carry_the_actor_and_the_refusals_of_inner_layers() {
 
     logger.shutdown().await;
     let log = read_all(&dir);
-    for (id, status) in [("req-anonymous", 401), ("req-limited", 429)] {
+    // Each refusal carries the reason of the layer that refused, not only its status.
+    for (id, status, reason) in [
+        ("req-anonymous", 401, "missing_credentials"),
+        ("req-bad-token", 401, "malformed_token"),
+        ("req-limited", 429, "rate_limited"),
+    ] {
         let line = log
             .lines()
             .find(|l| l.contains(&format!("\"{id}\"")))
             .unwrap_or_else(|| panic!("no event for {id}:\n{log}"));
         assert!(line.contains(&format!("\"status\":{status}")), "{line}");
         assert!(line.contains("\"denied\""), "{line}");
+        assert!(line.contains(&format!("\"reason\":\"{reason}\"")), "{line}");
     }
     assert!(!log.contains("hunter2"), "a password reached the audit log");
     assert!(!log.contains(&token), "a token reached the audit log");

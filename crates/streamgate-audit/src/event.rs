@@ -148,37 +148,10 @@ impl Outcome {
     }
 }
 
-/// Why an inner layer decided what it did, left in the response extensions for the audit layer.
-///
-/// ```
-/// use axum::response::IntoResponse;
-/// use streamgate_audit::AuditReason;
-///
-/// let mut response = http::StatusCode::UNAUTHORIZED.into_response();
-/// response.extensions_mut().insert(AuditReason::new("expired_token"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditReason(Cow<'static, str>);
-
-impl AuditReason {
-    /// A reason such as `invalid_token` or `rate_limited`. Keep it a short code: never put a
-    /// credential or a submitted value in it.
-    #[must_use]
-    pub fn new(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self(reason.into())
-    }
-
-    /// The reason text.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The reason, without copying a static one.
-    pub(crate) fn text(&self) -> Cow<'static, str> {
-        self.0.clone()
-    }
-}
+/// Why an inner layer decided what it did, left in the response extensions for the audit layer
+/// (defined in `streamgate-core`, so the security, rate-limit and validation layers leave one
+/// without depending on this crate).
+pub use streamgate_core::AuditReason;
 
 /// The reason recorded for a security status when no inner layer gave one.
 #[must_use]

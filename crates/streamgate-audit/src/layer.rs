@@ -242,7 +242,7 @@ impl Pending {
             status,
             reason: extensions
                 .get::<AuditReason>()
-                .map(AuditReason::text)
+                .map(AuditReason::to_cow)
                 .or_else(|| default_reason(status).map(Cow::Borrowed)),
             metadata,
         })

@@ -34,6 +34,12 @@ impl AuditReason {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The reason as a `Cow`, without copying a static one.
+    #[must_use]
+    pub fn to_cow(&self) -> Cow<'static, str> {
+        self.0.clone()
+    }
 }
 
 impl fmt::Display for AuditReason {
