@@ -398,10 +398,9 @@ impl Writer {
             // In slices of at most MAX_BATCH, which bounds the events kept for reuse.
             while !batch.is_empty() {
                 let count = batch.len().min(MAX_BATCH);
-                for (entry, i) in batch.iter_mut().take(count).zip(0..) {
+                for (i, entry) in batch.drain(..count).enumerate() {
                     self.build(entry, &mut events, i);
                 }
-                batch.drain(..count);
                 for slot in &mut self.sinks {
                     slot.run(
                         Step::Write,
@@ -454,27 +453,16 @@ impl Writer {
         }
     }
 
-    /// Puts the event of `entry` at `events[i]`, reusing the event already there.
-    fn build(&self, entry: &mut Entry, events: &mut Vec<AuditEvent>, i: usize) {
+    /// Puts the event of `entry` at `events[i]`; a request's record is written into the event
+    /// already there, reusing its allocations.
+    fn build(&self, entry: Entry, events: &mut Vec<AuditEvent>, i: usize) {
         match (entry, events.get_mut(i)) {
-            (Entry::Event(event), Some(slot)) => std::mem::swap(slot, event),
-            (Entry::Event(event), None) => events.push(std::mem::replace(event, placeholder())),
-            (Entry::Http(record), Some(slot)) => record.fill(&self.clock, slot),
-            (Entry::Http(record), None) => events.push(record.take_event(&self.clock)),
+            (Entry::Event(event), Some(slot)) => *slot = event,
+            (Entry::Event(event), None) => events.push(event),
+            (Entry::Http(mut record), Some(slot)) => record.fill(&self.clock, slot),
+            (Entry::Http(mut record), None) => events.push(record.take_event(&self.clock)),
         }
     }
-}
-
-/// An empty event, left in an entry whose event was moved out.
-fn placeholder() -> AuditEvent {
-    AuditEvent::new(
-        std::time::UNIX_EPOCH,
-        "",
-        Actor::Anonymous,
-        "",
-        String::new(),
-        Outcome::Success,
-    )
 }
 
 impl SinkSlot {
