@@ -32,7 +32,7 @@ for program in valgrind callgrind_control callgrind_annotate wrk curl; do
 done
 
 cargo build --release --example bench_server --quiet
-server=target/release/examples/bench_server
+server="${CARGO_TARGET_DIR:-target}/release/examples/bench_server"
 work=$(mktemp -d)
 pid=""
 cleanup() {

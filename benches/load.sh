@@ -10,7 +10,9 @@
 # The server runs pinned to CPU 0 (taskset), wrk to CPU 1, so the server's one core is saturated
 # and 1/rps is its CPU time per request. For each scenario (GET /items/{id}, POST /items) it
 # prints the median requests/s and p99 of the rounds, the ratio to bare, and the CPU each request
-# costs on top of bare: 1e6/rps - 1e6/rps_bare microseconds. Any non-2xx answer fails the run.
+# costs on top of bare, twice: from throughput (1e6/rps - 1e6/rps_bare microseconds) and from the
+# servers' own CPU time per request (schedstat), which leaves out what the hypervisor stole on this
+# shared machine and so moves less between runs. Any non-2xx answer fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +45,7 @@ if [ -n "$redis" ]; then
 else
   cargo build --release --example bench_server --quiet
 fi
-server=target/release/examples/bench_server
+server="${CARGO_TARGET_DIR:-target}/release/examples/bench_server"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -83,24 +85,37 @@ percentile() {
   awk -v p="$1" '$1 == p {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}' "$2"
 }
 
-# run SCENARIO CONFIG PORT ROUND: one wrk run; appends "rps p99_us" to $work/SCENARIO.CONFIG
+# cpu_ns PID: the CPU time the process's threads have run, in nanoseconds (schedstat's first
+# field). The scheduler leaves out time the hypervisor stole, which 1/rps does not.
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{sum += $1} END {printf "%.0f", sum}'
+}
+
+# run SCENARIO CONFIG PORT ROUND: one wrk run; appends "rps p99_us p50_us cpu_us_per_request"
+# to $work/SCENARIO.CONFIG
 run() {
-  local scenario=$1 config=$2 port=$3 out="$work/$1.$2.$4.txt"
+  local scenario=$1 config=$2 port=$3 out="$work/$1.$2.$4.txt" pid
+  if [ "$config" = bare ]; then pid=${pids[0]}; else pid=${pids[1]}; fi
   local script=() path="/items/42"
   if [ "$scenario" = post ]; then script=(-s "$work/post.lua"); path="/items"; fi
+  local cpu_before cpu_after
+  cpu_before=$(cpu_ns "$pid")
   taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" --latency "${auth[@]}" "${script[@]}" \
     "http://127.0.0.1:$port$path" >"$out"
+  cpu_after=$(cpu_ns "$pid")
   if grep -q "Non-2xx or 3xx responses" "$out"; then
     echo "load.sh: $config answered non-2xx to $scenario:" >&2; cat "$out" >&2; exit 1
   fi
   if grep -q "Socket errors" "$out"; then
     echo "load.sh: socket errors against $config ($scenario):" >&2; cat "$out" >&2; exit 1
   fi
-  local rps p50 p99
+  local rps p50 p99 requests
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   p50=$(percentile 50% "$out")
   p99=$(percentile 99% "$out")
-  echo "$rps $p99 $p50" >>"$work/$scenario.$config"
+  requests=$(awk '/requests in/ {print $1}' "$out")
+  echo "$rps $p99 $p50 $(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$requests" 'BEGIN {printf "%.4f", (b - a) / n / 1000}')" \
+    >>"$work/$scenario.$config"
 }
 
 for round in $(seq "$rounds"); do
@@ -112,14 +127,17 @@ done
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo "base: $against; layered: ${layers:-full}"
-printf '%-6s %12s %12s %10s %10s %10s %8s %16s\n' scenario base_rps layered_rps base_p99 lay_p50 lay_p99 ratio added_cpu_us
+printf '%-6s %12s %12s %10s %10s %10s %8s %13s %13s\n' scenario base_rps layered_rps base_p99 lay_p50 lay_p99 ratio added_us_rps added_us_cpu
 for scenario in get post; do
   b_rps=$(cut -d' ' -f1 "$work/$scenario.bare" | median)
   l_rps=$(cut -d' ' -f1 "$work/$scenario.layered" | median)
   b_p99=$(cut -d' ' -f2 "$work/$scenario.bare" | median)
   l_p99=$(cut -d' ' -f2 "$work/$scenario.layered" | median)
   l_p50=$(cut -d' ' -f3 "$work/$scenario.layered" | median)
-  awk -v s="$scenario" -v b="$b_rps" -v l="$l_rps" -v bp="$b_p99" -v lp="$l_p99" -v lm="$l_p50" 'BEGIN {
-    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.0fus %8.3f %16.3f\n", s, b, l, bp, lm, lp, l / b, 1e6 / l - 1e6 / b
+  b_cpu=$(cut -d' ' -f4 "$work/$scenario.bare" | median)
+  l_cpu=$(cut -d' ' -f4 "$work/$scenario.layered" | median)
+  awk -v s="$scenario" -v b="$b_rps" -v l="$l_rps" -v bp="$b_p99" -v lp="$l_p99" -v lm="$l_p50" \
+    -v bc="$b_cpu" -v lc="$l_cpu" 'BEGIN {
+    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.0fus %8.3f %13.3f %13.3f\n", s, b, l, bp, lm, lp, l / b, 1e6 / l - 1e6 / b, lc - bc
   }'
 done
