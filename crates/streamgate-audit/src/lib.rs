@@ -71,8 +71,8 @@ pub use file::{
 pub use future::ResponseFuture;
 pub use layer::{Audit, AuditLayer};
 pub use logger::{
-    AuditLogger, AuditLoggerBuilder, DEFAULT_CAPACITY, DROPPED_TOTAL, EVENTS_TOTAL, LoggerClosed,
-    SINK_ERRORS_TOTAL,
+    AuditLogger, AuditLoggerBuilder, DEFAULT_BATCH_LINGER, DEFAULT_CAPACITY, DROPPED_TOTAL,
+    EVENTS_TOTAL, LoggerClosed, SINK_ERRORS_TOTAL,
 };
 pub use policy::{AuditPolicy, Level, Rule};
 pub use queue::WhenFull;

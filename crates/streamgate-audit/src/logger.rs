@@ -49,6 +49,9 @@ pub const SINK_ERRORS_TOTAL: &str = "streamgate_audit_sink_errors_total";
 /// The default queue capacity.
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
+/// The default [`batch_linger`](AuditLoggerBuilder::batch_linger): 5 ms.
+pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(5);
+
 /// The logger was shut down; the event was not recorded (and was counted as dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoggerClosed(());
@@ -165,8 +168,14 @@ impl AuditLoggerBuilder {
     }
 
     /// After writing a batch, how long the writer lets the next one gather before it looks
-    /// again (default 1 ms; zero writes as soon as anything is queued). Under load this turns
-    /// one wake-up per event into one per batch; an idle writer sleeps until an event arrives.
+    /// again (default [`DEFAULT_BATCH_LINGER`], 5 ms; zero writes as soon as anything is
+    /// queued). Under load this turns one wake-up, one `write` and one set of per-batch work
+    /// per event into one per batch; an idle writer sleeps until an event arrives, so a lone
+    /// event is written at once. The wait ends early when a flush or a shutdown is asked for
+    /// and when the queue holds a full batch (4096 events) or reaches its capacity, so it
+    /// neither delays [`flush`](AuditLogger::flush) and [`shutdown`](AuditLogger::shutdown)
+    /// nor makes a small queue block or drop. Under load, events reach the sinks up to this
+    /// much later.
     pub fn batch_linger(mut self, linger: Duration) -> Self {
         self.linger = linger;
         self
@@ -235,7 +244,7 @@ impl AuditLogger {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(30),
             maintenance_interval: Duration::from_secs(60),
-            linger: Duration::from_millis(1),
+            linger: DEFAULT_BATCH_LINGER,
         }
     }
 
@@ -444,7 +453,11 @@ impl Writer {
             } else if !taken.closed && !self.linger.is_zero() {
                 // Busy: let the next batch gather instead of being woken for every event (a
                 // producer that finds the queue empty would otherwise wake this task each time).
-                sleep(self.linger).await;
+                // A flush, a shutdown or a full batch in the queue ends the wait at once.
+                tokio::select! {
+                    () = sleep(self.linger) => {}
+                    () = self.queue.urgent.notified() => {}
+                }
             }
         }
         for slot in &mut self.sinks {

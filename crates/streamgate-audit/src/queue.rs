@@ -63,6 +63,11 @@ pub(crate) struct Queue {
     when_full: WhenFull,
     /// Wakes the writer (one permit is stored when it is busy).
     pub(crate) wake_writer: Notify,
+    /// Ends the writer's linger early: a flush was asked for, the logger is shutting down, or
+    /// the queue holds a full batch (or is full).
+    pub(crate) urgent: Notify,
+    /// The queue length at which the writer is woken from its linger.
+    urgent_len: usize,
     /// Wakes producers waiting for room.
     space: Arc<Notify>,
     dropped: Counter,
@@ -88,6 +93,8 @@ impl Queue {
             capacity: capacity.max(1),
             when_full,
             wake_writer: Notify::new(),
+            urgent: Notify::new(),
+            urgent_len: capacity.clamp(1, MAX_BATCH),
             space: Arc::new(Notify::new()),
             dropped,
         }
@@ -116,9 +123,13 @@ impl Queue {
         }
         let was_empty = state.events.is_empty();
         state.events.push_back(event);
+        let batch_full = state.events.len() == self.urgent_len;
         drop(state);
         if was_empty {
             self.wake_writer.notify_one();
+        }
+        if batch_full {
+            self.urgent.notify_one();
         }
         Push::Done
     }
@@ -169,6 +180,7 @@ impl Queue {
         state.flushes.push(tx);
         drop(state);
         self.wake_writer.notify_one();
+        self.urgent.notify_one();
         rx
     }
 
@@ -176,6 +188,7 @@ impl Queue {
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.wake_writer.notify_one();
+        self.urgent.notify_one();
         self.space.notify_waiters();
     }
 

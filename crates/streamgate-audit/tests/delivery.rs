@@ -10,6 +10,7 @@ use serde_json::json;
 use streamgate_audit::{
     AuditLogger, DROPPED_TOTAL, EVENTS_TOTAL, Outcome, SINK_ERRORS_TOTAL, WhenFull,
 };
+use tokio::time::Instant;
 
 async fn log(logger: &AuditLogger, i: usize) {
     logger
@@ -190,4 +191,101 @@ async fn events_reach_every_sink() {
     assert_eq!(a.taken().len(), 3);
     assert_eq!(b.taken(), a.taken());
     logger.shutdown().await;
+}
+
+/// Lets the writer task run until it waits again.
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_writer_lingers_to_gather_a_batch() {
+    let sink = MemorySink::default();
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .batch_linger(Duration::from_millis(5))
+        .start();
+    // An idle writer writes a lone event at once...
+    log(&logger, 0).await;
+    settle().await;
+    assert_eq!(sink.batches(), [1]);
+    // ...then lets the next ones gather for its linger and writes them together.
+    for i in 1..=10 {
+        log(&logger, i).await;
+    }
+    settle().await;
+    assert_eq!(sink.batches(), [1], "nothing is written during the linger");
+    tokio::time::sleep(Duration::from_millis(4)).await;
+    settle().await;
+    assert_eq!(sink.batches(), [1]);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    settle().await;
+    assert_eq!(sink.batches(), [1, 10]);
+    logger.shutdown().await;
+    let resources: Vec<String> = sink.taken().into_iter().map(|e| e.resource).collect();
+    let expected: Vec<String> = (0..=10).map(|i| format!("r-{i}")).collect();
+    assert_eq!(resources, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_and_shutdown_do_not_wait_for_the_linger() {
+    let sink = MemorySink::default();
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .batch_linger(Duration::from_secs(3600))
+        .start();
+    log(&logger, 0).await;
+    settle().await;
+    assert_eq!(sink.batches(), [1]);
+    // The writer now lingers for an hour; with the clock paused, any wait for it would move
+    // the clock forward by that hour.
+    let start = Instant::now();
+    log(&logger, 1).await;
+    log(&logger, 2).await;
+    logger.flush().await;
+    assert_eq!(sink.taken().len(), 3);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    log(&logger, 3).await;
+    logger.shutdown().await;
+    assert_eq!(sink.taken().len(), 4);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_ends_the_linger() {
+    let (metrics, snapshot) = common::metrics();
+    for when_full in [WhenFull::Block, WhenFull::DropOldest] {
+        let sink = MemorySink::default();
+        let logger = AuditLogger::builder()
+            .sink(sink.clone())
+            .capacity(8)
+            .when_full(when_full)
+            .batch_linger(Duration::from_secs(3600))
+            .metrics(metrics.clone())
+            .start();
+        log(&logger, 0).await;
+        settle().await;
+        let start = Instant::now();
+        for i in 1..=40 {
+            log(&logger, i).await;
+            // A request path that yields now and then, as a server does.
+            if i % 4 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        settle().await;
+        // Each time the queue filled up, the writer took it without waiting for its linger.
+        assert_eq!(start.elapsed(), Duration::ZERO, "{when_full:?}");
+        assert_eq!(sink.taken().len(), 41, "{when_full:?}");
+        logger.shutdown().await;
+        assert_eq!(sink.taken().len(), 41, "{when_full:?}");
+        assert!(sink.batches()[1..].iter().all(|&n| n == 8), "{when_full:?}");
+    }
+    assert_eq!(
+        common::Counters::read(&snapshot).get(DROPPED_TOTAL, &[]),
+        0,
+        "the writer kept up, so nothing was dropped"
+    );
 }

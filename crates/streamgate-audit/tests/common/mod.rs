@@ -103,6 +103,8 @@ use tokio::sync::Semaphore;
 #[derive(Clone, Default)]
 pub struct MemorySink {
     pub events: Arc<Mutex<Vec<AuditEvent>>>,
+    /// The size of each batch written, in order.
+    pub batches: Arc<Mutex<Vec<usize>>>,
     pub attempts: Arc<Mutex<Vec<tokio::time::Instant>>>,
     pub gate: Option<Arc<Semaphore>>,
     pub fail_first: Arc<Mutex<usize>>,
@@ -130,6 +132,10 @@ impl MemorySink {
     pub fn taken(&self) -> Vec<AuditEvent> {
         self.events.lock().unwrap().clone()
     }
+
+    pub fn batches(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().clone()
+    }
 }
 
 impl AuditSink for MemorySink {
@@ -154,6 +160,7 @@ impl AuditSink for MemorySink {
                 }
             }
             self.events.lock().unwrap().extend_from_slice(events);
+            self.batches.lock().unwrap().push(events.len());
             Ok(())
         })
     }
