@@ -1,7 +1,8 @@
-//! What the layer copies from a request, cheaply: the matched route and the request id inline
-//! (no allocation, no shared reference count touched on every request), and the method's text.
+//! What the layer copies from a request, cheaply: the matched route (remembered by the route's
+//! service) and the request id inline (no allocation, no shared reference count touched on
+//! every request), the path of a recorded request, and the method's text.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::OnceLock};
 
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Method};
@@ -40,7 +41,60 @@ impl<'a> RouteSource<'a> {
     }
 }
 
-/// The matched route: short templates copied inline, longer ones shared.
+/// The matched route as a request keeps it until its response: usually nothing at all, the
+/// route being the one its service remembers (see [`RouteMemo`]).
+#[derive(Debug)]
+pub(crate) enum RouteKept {
+    /// The route in the service's memo.
+    Memo,
+    Matched(MatchedPath),
+    Template(RouteTemplate),
+    Unmatched,
+}
+
+/// The matched route of the first request a service saw. Axum gives each route its own copy of
+/// a layer's service, and every request of a route the same shared `MatchedPath`, so the
+/// service compares a request's route with this one (by address, then by text) instead of
+/// copying it.
+#[derive(Debug, Default)]
+pub(crate) struct RouteMemo(OnceLock<MatchedPath>);
+
+impl RouteMemo {
+    /// What a request whose route is `source` keeps.
+    #[inline]
+    pub(crate) fn keep(&self, source: RouteSource<'_>) -> RouteKept {
+        match source {
+            RouteSource::Matched(matched) => {
+                let memo = self.0.get_or_init(|| matched.clone());
+                if std::ptr::eq(memo.as_str(), matched.as_str())
+                    || memo.as_str() == matched.as_str()
+                {
+                    RouteKept::Memo
+                } else {
+                    RouteKept::Matched(matched.clone())
+                }
+            }
+            RouteSource::Template(template) => RouteKept::Template(template.clone()),
+            RouteSource::Unmatched => RouteKept::Unmatched,
+        }
+    }
+
+    /// The route `kept` stands for.
+    pub(crate) fn source<'a>(&'a self, kept: &'a RouteKept) -> RouteSource<'a> {
+        match kept {
+            RouteKept::Memo => self
+                .0
+                .get()
+                .map_or(RouteSource::Unmatched, RouteSource::Matched),
+            RouteKept::Matched(matched) => RouteSource::Matched(matched),
+            RouteKept::Template(template) => RouteSource::Template(template),
+            RouteKept::Unmatched => RouteSource::Unmatched,
+        }
+    }
+}
+
+/// The matched route in a recorded request's record: short templates copied inline, longer
+/// ones shared.
 #[derive(Debug)]
 pub(crate) enum RouteCapture {
     Inline { len: u8, bytes: [u8; INLINE_ROUTE] },
@@ -79,8 +133,50 @@ impl RouteCapture {
     }
 }
 
+/// Paths up to this long are copied inline into a recorded request's record.
+const INLINE_PATH: usize = 64;
+
+/// The path of a recorded request, copied out of the request.
+///
+/// The request's URI is a slice of the connection's read buffer: a record that kept a reference
+/// to it until the writer runs would keep that buffer alive, so the server would allocate a new
+/// one for the connection's next request (and free the old one on the writer's side). A copy,
+/// inline when short, costs less than that.
+#[derive(Debug)]
+pub(crate) enum PathText {
+    Inline { len: u8, bytes: [u8; INLINE_PATH] },
+    Heap(Box<str>),
+}
+
+impl PathText {
+    pub(crate) fn new(path: &str) -> Self {
+        if path.len() <= INLINE_PATH {
+            let mut bytes = [0u8; INLINE_PATH];
+            bytes[..path.len()].copy_from_slice(path.as_bytes());
+            PathText::Inline {
+                len: path.len() as u8,
+                bytes,
+            }
+        } else {
+            PathText::Heap(path.into())
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            PathText::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or("/")
+            }
+            PathText::Heap(text) => text,
+        }
+    }
+}
+
 /// The longest request id recorded; longer ones (client-chosen) are cut.
 const MAX_REQUEST_ID: usize = 64;
+
+/// The length of a hyphenated UUID, the usual request id.
+const UUID_LEN: usize = 36;
 
 /// A request id copied inline: cloning the header value would allocate for generated ids.
 #[derive(Debug)]
@@ -97,7 +193,11 @@ impl RequestIdText {
         };
         let value = value.as_bytes();
         let len = value.len().min(MAX_REQUEST_ID);
-        text.bytes[..len].copy_from_slice(&value[..len]);
+        match <&[u8; UUID_LEN]>::try_from(value) {
+            // The usual id, a hyphenated UUID: a copy of known length, without a call.
+            Ok(uuid) => text.bytes[..UUID_LEN].copy_from_slice(uuid),
+            Err(_) => text.bytes[..len].copy_from_slice(&value[..len]),
+        }
         text.len = len as u8;
         text
     }

@@ -4,13 +4,13 @@
 
 use std::{borrow::Cow, net::IpAddr, time::Duration};
 
-use http::{Method, uri::PathAndQuery};
+use http::Method;
 use serde_json::{Map, Value};
 use streamgate_core::SecurityContext;
 use tokio::time::Instant;
 
 use crate::{
-    capture::{RequestIdText, RouteCapture, method_text},
+    capture::{PathText, RequestIdText, RouteCapture, method_text},
     clock::AuditClock,
     event::{Actor, AuditEvent, Outcome},
     id,
@@ -23,7 +23,8 @@ pub(crate) struct HttpRecord {
     pub(crate) at: Instant,
     pub(crate) latency: Option<Duration>,
     pub(crate) method: Method,
-    pub(crate) path: Option<PathAndQuery>,
+    /// The path without the query (`/` when the request had none), copied out of the request.
+    pub(crate) path: PathText,
     pub(crate) route: RouteCapture,
     pub(crate) request_id: Option<RequestIdText>,
     pub(crate) source_ip: Option<IpAddr>,
@@ -72,9 +73,7 @@ impl HttpRecord {
         event.action = action;
         set_text(&mut event.route, Some(self.route.as_str()));
         event.resource.clear();
-        event
-            .resource
-            .push_str(self.path.as_ref().map_or("/", PathAndQuery::path));
+        event.resource.push_str(self.path.as_str());
         event.outcome = Outcome::from_status(self.status);
         event.status = Some(self.status);
         event.reason = self.reason.take();

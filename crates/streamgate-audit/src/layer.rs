@@ -19,7 +19,7 @@ use tower_service::Service;
 
 use crate::{
     body::{Capture, ExcerptBody},
-    capture::{RequestIdText, RouteCapture, RouteSource},
+    capture::{PathText, RequestIdText, RouteCapture, RouteKept, RouteMemo, RouteSource},
     event::{AuditReason, default_reason, is_security_status},
     future::ResponseFuture,
     http_record::HttpRecord,
@@ -81,7 +81,10 @@ impl<S> Layer<S> for AuditLayer {
     fn layer(&self, inner: S) -> Audit<S> {
         Audit {
             inner,
-            config: self.config.clone(),
+            scope: Arc::new(Scope {
+                config: self.config.clone(),
+                route: RouteMemo::default(),
+            }),
         }
     }
 }
@@ -90,19 +93,27 @@ impl<S> Layer<S> for AuditLayer {
 #[derive(Debug, Clone)]
 pub struct Audit<S> {
     inner: S,
+    scope: Arc<Scope>,
+}
+
+/// What the clones of one service share: the layer's settings and the route memo (axum gives
+/// each route its own service, so its requests share their route).
+#[derive(Debug)]
+pub(crate) struct Scope {
     config: Arc<Config>,
+    route: RouteMemo,
 }
 
 /// What the request told us, kept until the response decides whether to record it.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    config: Arc<Config>,
+    scope: Arc<Scope>,
     pre: PreDecision,
     /// When the request arrived; `None` for requests only the security floor can record.
     start: Option<Instant>,
     method: Method,
     path: Option<PathAndQuery>,
-    route: RouteCapture,
+    route: RouteKept,
     request_id: Option<RequestIdText>,
     source_ip: Option<IpAddr>,
     actor: Option<SecurityContext>,
@@ -131,7 +142,8 @@ where
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let extensions = request.extensions();
         let source = RouteSource::of(extensions);
-        let pre = self
+        let scope = &self.scope;
+        let pre = scope
             .config
             .policy
             .pre_decide(request.method(), source.as_str());
@@ -142,12 +154,12 @@ where
         // (the clock read would be most of its cost) and its actor comes from the response.
         let floor_only = pre.floor_only;
         let mut pending = Pending {
-            config: self.config.clone(),
+            scope: scope.clone(),
             pre,
             start: (!floor_only).then(Instant::now),
             method: request.method().clone(),
             path: request.uri().path_and_query().cloned(),
-            route: RouteCapture::new(source),
+            route: scope.route.keep(source),
             request_id: extensions
                 .get::<RequestId>()
                 .map(|id| RequestIdText::new(id.header_value())),
@@ -163,7 +175,7 @@ where
             request: None,
         };
         if pre.max == Level::Request {
-            let request = self.config.capture_body(&mut pending, request);
+            let request = self.scope.config.capture_body(&mut pending, request);
             return ResponseFuture::audited(self.inner.call(request), pending);
         }
         // The request goes straight to the inner service: rebinding it would copy it.
@@ -192,7 +204,7 @@ impl Config {
 
 impl Pending {
     pub(crate) fn logger(&self) -> &AuditLogger {
-        &self.config.logger
+        &self.scope.config.logger
     }
 
     /// The record of this response, when the policy records it: only moves and copies, the
@@ -202,14 +214,17 @@ impl Pending {
         if self.pre.floor_only && !is_security_status(status) {
             return None;
         }
-        let route = &self.route;
-        let (level, event_type) =
-            self.config
-                .policy
-                .decide_after(self.pre, &self.method, || route.as_str(), status);
+        let route = self.scope.route.source(&self.route);
+        let (level, event_type) = self.scope.config.policy.decide_after(
+            self.pre,
+            &self.method,
+            || route.as_str(),
+            status,
+        );
         if level == Level::None {
             return None;
         }
+        let route = RouteCapture::new(route);
         let extensions = response.extensions();
         let actor = match extensions.get::<SecurityContext>() {
             Some(context) => Some(context.clone()),
@@ -233,8 +248,8 @@ impl Pending {
             at,
             latency,
             method: std::mem::take(&mut self.method),
-            path: self.path.take(),
-            route: std::mem::replace(&mut self.route, RouteCapture::Unmatched),
+            path: PathText::new(self.path.as_ref().map_or("/", PathAndQuery::path)),
+            route,
             request_id: self.request_id.take(),
             source_ip: self.source_ip,
             actor,
@@ -257,6 +272,7 @@ impl Pending {
         }
         metadata.insert("body_bytes".to_owned(), Value::from(seen));
         if let Some(excerpt) = self
+            .scope
             .config
             .redaction
             .excerpt(detail.content_type.as_deref(), &bytes)
