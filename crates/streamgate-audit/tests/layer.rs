@@ -394,3 +394,70 @@ async fn block_mode_holds_the_response_until_the_event_is_queued() {
     logger.shutdown().await;
     assert_eq!(sink.taken().len(), 3);
 }
+
+#[tokio::test]
+async fn each_request_records_its_own_route_template() {
+    let (logger, sink) = setup();
+    let layer = AuditLayer::new(logger.clone());
+    // One audited service behind two routes: its clones share what they remember of a route.
+    let shared = tower::Layer::layer(
+        &layer,
+        tower::service_fn(|_request: Request| async {
+            Ok::<_, std::convert::Infallible>(StatusCode::CREATED.into_response())
+        }),
+    );
+    let app = Router::new()
+        .route_service("/p/{id}", shared.clone())
+        .route_service("/q", shared)
+        .merge(
+            Router::new()
+                .route("/r/{id}", post(|| async { "ok" }))
+                .nest(
+                    "/api",
+                    Router::new().route("/c/{id}", post(|| async { "ok" })),
+                )
+                .layer(layer),
+        );
+    for path in [
+        "/p/1", "/q", "/p/2", "/r/3", "/api/c/4", "/q", "/r/5", "/api/c/6",
+    ] {
+        let (status, _) = send(&app, Request::post(path).body(Body::empty()).unwrap()).await;
+        assert!(status.is_success(), "{path}");
+    }
+    let events = recorded(&logger, &sink).await;
+    let routes: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.route.as_deref().unwrap(), e.resource.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("/p/{id}", "/p/1"),
+            ("/q", "/q"),
+            ("/p/{id}", "/p/2"),
+            ("/r/{id}", "/r/3"),
+            ("/api/c/{id}", "/api/c/4"),
+            ("/q", "/q"),
+            ("/r/{id}", "/r/5"),
+            ("/api/c/{id}", "/api/c/6"),
+        ]
+    );
+    logger.shutdown().await;
+}
+
+#[tokio::test]
+async fn long_paths_are_recorded_whole_without_the_query() {
+    let (logger, sink) = setup();
+    let app = Router::new()
+        .route("/files/{*rest}", post(|| async { "ok" }))
+        .layer(AuditLayer::new(logger.clone()));
+    let long = format!("/files/{}", "d/".repeat(100));
+    for path in [long.clone(), "/files/a".to_owned()] {
+        let uri = format!("{path}?token=secret");
+        send(&app, Request::post(uri).body(Body::empty()).unwrap()).await;
+    }
+    let events = recorded(&logger, &sink).await;
+    let resources: Vec<&str> = events.iter().map(|e| e.resource.as_str()).collect();
+    assert_eq!(resources, [long.as_str(), "/files/a"]);
+    logger.shutdown().await;
+}
