@@ -127,36 +127,46 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 pub(crate) const TIMESTAMP_LEN: usize = 24;
 
 thread_local! {
-    /// The last day formatted and its `YYYY-MM-DD`: consecutive records share their date.
-    static LAST_DATE: Cell<(u64, [u8; 10])> = const { Cell::new((u64::MAX, [0; 10])) };
+    /// The last second formatted and its `YYYY-MM-DDTHH:MM:SS`: consecutive records mostly share
+    /// it, so only their milliseconds are formatted.
+    static LAST_SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
 }
 
 /// Formats `time` as RFC 3339 UTC with milliseconds, `2026-11-26T03:17:05.123Z`.
 pub(crate) fn format_rfc3339_millis(time: SystemTime) -> [u8; TIMESTAMP_LEN] {
     let millis = unix_millis(time);
-    let days = millis / 86_400_000;
-    let in_day = millis % 86_400_000;
-    let mut out = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut value: u64| {
-        for i in (0..width).rev() {
-            out[at + i] = b'0' + (value % 10) as u8;
-            value /= 10;
+    let secs = millis / 1000;
+    let in_second = (millis % 1000) as u16;
+    let prefix = LAST_SECOND.with(|last| {
+        let (second, prefix) = last.get();
+        if second == secs {
+            return prefix;
         }
-    };
-    put(11, 2, in_day / 3_600_000);
-    put(14, 2, in_day / 60_000 % 60);
-    put(17, 2, in_day / 1000 % 60);
-    put(20, 3, in_day % 1000);
-    let date = LAST_DATE.with(|last| {
-        let (day, date) = last.get();
-        if day == days {
-            return date;
-        }
-        let date = format_date(days);
-        last.set((days, date));
-        date
+        let prefix = format_second(secs);
+        last.set((secs, prefix));
+        prefix
     });
-    out[..10].copy_from_slice(&date);
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    out[..19].copy_from_slice(&prefix);
+    out[20] = b'0' + (in_second / 100) as u8;
+    out[21] = b'0' + (in_second / 10 % 10) as u8;
+    out[22] = b'0' + (in_second % 10) as u8;
+    out
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a second since the Unix epoch.
+fn format_second(secs: u64) -> [u8; 19] {
+    let in_day = secs % 86_400;
+    let mut out = *b"0000-00-00T00:00:00";
+    out[..10].copy_from_slice(&format_date(secs / 86_400));
+    for (at, value) in [
+        (11, in_day / 3600),
+        (14, in_day / 60 % 60),
+        (17, in_day % 60),
+    ] {
+        out[at] = b'0' + (value / 10) as u8;
+        out[at + 1] = b'0' + (value % 10) as u8;
+    }
     out
 }
 
@@ -253,6 +263,25 @@ mod tests {
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339_string(leap), "2000-02-29T00:00:00.000Z");
         assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(leap));
+    }
+
+    #[test]
+    fn consecutive_timestamps_across_second_and_day_boundaries() {
+        // The formatter keeps the last second's text: every step must still be exact.
+        let midnight = 1_764_115_200_000u64; // 2025-11-26T00:00:00.000Z
+        let mut expected_day = "2025-11-25";
+        for millis in (midnight - 2_500..midnight + 2_500).step_by(7) {
+            let t = UNIX_EPOCH + Duration::from_millis(millis);
+            let text = rfc3339_string(t);
+            assert_eq!(parse_rfc3339(&text), Some(t), "{text}");
+            if millis >= midnight {
+                expected_day = "2025-11-26";
+            }
+            assert!(text.starts_with(expected_day), "{text}");
+        }
+        // And going back in time.
+        let earlier = UNIX_EPOCH + Duration::from_millis(1_000_123);
+        assert_eq!(rfc3339_string(earlier), "1970-01-01T00:16:40.123Z");
     }
 
     #[test]
