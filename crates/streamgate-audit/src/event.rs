@@ -169,6 +169,7 @@ pub(crate) fn default_reason(status: u16) -> Option<&'static str> {
 
 /// Whether `status` is one of the security outcomes the default policy always records.
 #[must_use]
+#[inline]
 pub fn is_security_status(status: u16) -> bool {
     matches!(status, 401 | 403 | 413 | 415 | 422 | 429)
 }

@@ -76,6 +76,10 @@ where
         let Some(pending) = this.pending.as_mut() else {
             return Poll::Ready(Ok(response));
         };
+        if pending.skips(response.status().as_u16()) {
+            *this.pending = None;
+            return Poll::Ready(Ok(response));
+        }
         let Some(record) = pending.finish(&response) else {
             *this.pending = None;
             return Poll::Ready(Ok(response));

@@ -207,11 +207,18 @@ impl Pending {
         &self.scope.config.logger
     }
 
+    /// Whether a response with `status` is certainly not recorded: only the security floor can
+    /// record this request and `status` is not a security outcome (the usual plain read).
+    #[inline]
+    pub(crate) fn skips(&self, status: u16) -> bool {
+        self.pre.floor_only && !is_security_status(status)
+    }
+
     /// The record of this response, when the policy records it: only moves and copies, the
     /// event itself is built by the writer.
     pub(crate) fn finish<B>(&mut self, response: &Response<B>) -> Option<HttpRecord> {
         let status = response.status().as_u16();
-        if self.pre.floor_only && !is_security_status(status) {
+        if self.skips(status) {
             return None;
         }
         let route = self.scope.route.source(&self.route);
