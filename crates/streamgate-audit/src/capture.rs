@@ -52,12 +52,26 @@ pub(crate) enum RouteKept {
     Unmatched,
 }
 
-/// The matched route of the first request a service saw. Axum gives each route its own copy of
-/// a layer's service, and every request of a route the same shared `MatchedPath`, so the
-/// service compares a request's route with this one (by address, then by text) instead of
-/// copying it.
+/// The route of the first request a service saw. Axum gives each route its own copy of a
+/// layer's service, and every request of a route the same shared `MatchedPath`, so the service
+/// compares a request's route with this one (by address, then by text) instead of copying it.
 #[derive(Debug, Default)]
-pub(crate) struct RouteMemo(OnceLock<MatchedPath>);
+pub(crate) struct RouteMemo(OnceLock<MemoRoute>);
+
+#[derive(Debug)]
+enum MemoRoute {
+    Matched(MatchedPath),
+    Template(RouteTemplate),
+}
+
+impl MemoRoute {
+    fn source(&self) -> RouteSource<'_> {
+        match self {
+            MemoRoute::Matched(matched) => RouteSource::Matched(matched),
+            MemoRoute::Template(template) => RouteSource::Template(template),
+        }
+    }
+}
 
 impl RouteMemo {
     /// What a request whose route is `source` keeps.
@@ -65,18 +79,28 @@ impl RouteMemo {
     pub(crate) fn keep(&self, source: RouteSource<'_>) -> RouteKept {
         match source {
             RouteSource::Matched(matched) => {
-                let memo = self.0.get_or_init(|| matched.clone());
-                if std::ptr::eq(memo.as_str(), matched.as_str())
-                    || memo.as_str() == matched.as_str()
-                {
+                if self.remembers(matched.as_str(), || MemoRoute::Matched(matched.clone())) {
                     RouteKept::Memo
                 } else {
                     RouteKept::Matched(matched.clone())
                 }
             }
-            RouteSource::Template(template) => RouteKept::Template(template.clone()),
+            RouteSource::Template(template) => {
+                if self.remembers(&template.0, || MemoRoute::Template(template.clone())) {
+                    RouteKept::Memo
+                } else {
+                    RouteKept::Template(template.clone())
+                }
+            }
             RouteSource::Unmatched => RouteKept::Unmatched,
         }
+    }
+
+    /// Whether the memo holds `text`; the first route seen is remembered.
+    #[inline]
+    fn remembers(&self, text: &str, remember: impl FnOnce() -> MemoRoute) -> bool {
+        let remembered = self.0.get_or_init(remember).source().as_str();
+        std::ptr::eq(remembered, text) || remembered == text
     }
 
     /// The route `kept` stands for.
@@ -85,7 +109,7 @@ impl RouteMemo {
             RouteKept::Memo => self
                 .0
                 .get()
-                .map_or(RouteSource::Unmatched, RouteSource::Matched),
+                .map_or(RouteSource::Unmatched, MemoRoute::source),
             RouteKept::Matched(matched) => RouteSource::Matched(matched),
             RouteKept::Template(template) => RouteSource::Template(template),
             RouteKept::Unmatched => RouteSource::Unmatched,
@@ -224,5 +248,50 @@ pub(crate) fn method_text(method: &Method) -> Cow<'static, str> {
         Method::HEAD => Cow::Borrowed("HEAD"),
         Method::OPTIONS => Cow::Borrowed("OPTIONS"),
         _ => Cow::Owned(method.as_str().to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn the_memo_keeps_its_first_route_and_copies_no_other() {
+        let memo = RouteMemo::default();
+        let first = RouteTemplate(Arc::from("/items/{id}"));
+        let same_text = RouteTemplate(Arc::from("/items/{id}"));
+        let other = RouteTemplate(Arc::from("/users/{id}"));
+        for template in [&first, &same_text, &first] {
+            let kept = memo.keep(RouteSource::Template(template));
+            assert!(matches!(kept, RouteKept::Memo));
+            assert_eq!(memo.source(&kept).as_str(), "/items/{id}");
+        }
+        let kept = memo.keep(RouteSource::Template(&other));
+        assert!(matches!(kept, RouteKept::Template(_)));
+        assert_eq!(memo.source(&kept).as_str(), "/users/{id}");
+        let kept = memo.keep(RouteSource::Unmatched);
+        assert_eq!(memo.source(&kept).as_str(), UNMATCHED_ROUTE);
+    }
+
+    #[test]
+    fn paths_and_request_ids_are_copied_whole_or_cut() {
+        for path in ["/", "/items/7", &"/x".repeat(32), &"/y".repeat(33)] {
+            assert_eq!(PathText::new(path).as_str(), path);
+        }
+        let uuid = HeaderValue::from_static("0b9c3d64-1f0e-4a8e-9a57-2f0d1c3b4a5e");
+        assert_eq!(
+            RequestIdText::new(&uuid).as_str(),
+            Some("0b9c3d64-1f0e-4a8e-9a57-2f0d1c3b4a5e")
+        );
+        let long = "r".repeat(100);
+        let long = HeaderValue::from_str(&long).unwrap();
+        assert_eq!(
+            RequestIdText::new(&long).as_str(),
+            Some(&"r".repeat(64)[..])
+        );
+        let short = HeaderValue::from_static("abc");
+        assert_eq!(RequestIdText::new(&short).as_str(), Some("abc"));
     }
 }

@@ -4,7 +4,7 @@
 use std::{
     borrow::Cow,
     net::IpAddr,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
 };
 
@@ -24,7 +24,7 @@ use crate::{
     future::ResponseFuture,
     http_record::HttpRecord,
     logger::AuditLogger,
-    policy::{AuditPolicy, Level, PreDecision},
+    policy::{AuditPolicy, Level, METHOD_SLOTS, PreDecision, method_slot},
     redact::Redaction,
 };
 
@@ -84,6 +84,7 @@ impl<S> Layer<S> for AuditLayer {
             scope: Arc::new(Scope {
                 config: self.config.clone(),
                 route: RouteMemo::default(),
+                pre: std::array::from_fn(|_| OnceLock::new()),
             }),
         }
     }
@@ -102,6 +103,26 @@ pub struct Audit<S> {
 pub(crate) struct Scope {
     config: Arc<Config>,
     route: RouteMemo,
+    /// The policy's pre-decision for the memo's route, by method slot, made at its first
+    /// request with that method.
+    pre: [OnceLock<PreDecision>; METHOD_SLOTS],
+}
+
+impl Scope {
+    /// What a request whose route is `source` keeps of it, and the policy's pre-decision
+    /// (remembered for the memo's route and the standard methods).
+    #[inline]
+    fn pre_decide(&self, method: &Method, source: RouteSource<'_>) -> (RouteKept, PreDecision) {
+        let route = self.route.keep(source);
+        let policy = &self.config.policy;
+        let pre = match (&route, method_slot(method)) {
+            (RouteKept::Memo, Some(slot)) => {
+                *self.pre[slot].get_or_init(|| policy.pre_decide(method, source.as_str()))
+            }
+            _ => policy.pre_decide(method, source.as_str()),
+        };
+        (route, pre)
+    }
 }
 
 /// What the request told us, kept until the response decides whether to record it.
@@ -141,12 +162,8 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let extensions = request.extensions();
-        let source = RouteSource::of(extensions);
         let scope = &self.scope;
-        let pre = scope
-            .config
-            .policy
-            .pre_decide(request.method(), source.as_str());
+        let (route, pre) = scope.pre_decide(request.method(), RouteSource::of(extensions));
         if pre.max == Level::None {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
@@ -159,7 +176,7 @@ where
             start: (!floor_only).then(Instant::now),
             method: request.method().clone(),
             path: request.uri().path_and_query().cloned(),
-            route: scope.route.keep(source),
+            route,
             request_id: extensions
                 .get::<RequestId>()
                 .map(|id| RequestIdText::new(id.header_value())),

@@ -86,9 +86,12 @@ const INDEXED_METHODS: [Method; 9] = [
     Method::CONNECT,
 ];
 
+/// How many methods have a slot ([`method_slot`]).
+pub(crate) const METHOD_SLOTS: usize = INDEXED_METHODS.len();
+
 /// The position of `method` in [`INDEXED_METHODS`].
 #[inline]
-fn method_slot(method: &Method) -> Option<usize> {
+pub(crate) fn method_slot(method: &Method) -> Option<usize> {
     Some(match *method {
         Method::GET => 0,
         Method::HEAD => 1,
