@@ -34,8 +34,9 @@
 //!   comes from the [`SecurityContext`](streamgate_core::SecurityContext) the security layer
 //!   leaves in the response extensions; inner layers explain refusals with an [`AuditReason`].
 //! - [`AuditLogger`]: the seed's `log_event` and queries, a bounded queue ([`WhenFull`]) and a
-//!   background writer that batches into [`AuditSink`]s, retries failing sinks with backoff, and
-//!   flushes on [`shutdown`](AuditLogger::shutdown).
+//!   background writer that batches into [`AuditSink`]s, lingering between batches under load
+//!   ([`batch_linger`](AuditLoggerBuilder::batch_linger), default [`DEFAULT_BATCH_LINGER`]),
+//!   retries failing sinks with backoff, and flushes on [`shutdown`](AuditLogger::shutdown).
 //! - [`Redaction`]: header allowlist and key denylist; credentials never reach a sink.
 //! - Sinks: [`TracingSink`], and [`FileSink`] (hash-chained JSON lines, signed checkpoints and
 //!   head, rotation, retention) with [`verify_path`] (also the `streamgate-audit verify` command);
