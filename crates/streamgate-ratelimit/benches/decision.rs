@@ -4,8 +4,9 @@
 //! - `memory_store_decision_1m_keys_same_key`: one client sending again and again (its bucket
 //!   stays in the cache): what the decision itself costs, clock read included.
 //! - `memory_store_decision_1m_keys_random_key`: a different client each time, in a scattered
-//!   order over all 1M keys: the table (about 52 MB) is larger than the cache, so this one is
-//!   bound by memory latency (one round trip when the key sits in its home slot).
+//!   order over all 1M keys: the table (about 30 MB) is larger than the cache, so this one is
+//!   bound by memory latency (one cache line, one round trip, when the key sits in its home
+//!   bucket).
 //!
 //! Criterion's point estimate is a mean; medians are in
 //! `target/criterion/<bench>/new/estimates.json`.

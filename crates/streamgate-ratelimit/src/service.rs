@@ -17,8 +17,8 @@ use streamgate_core::route_label_from;
 use tower_service::Service;
 
 use crate::{
-    Check, RequestInfo, StoreFuture, header_value,
-    layer::{FailMode, Shared},
+    Check, Decision, RequestInfo, StoreFuture, header_value,
+    layer::{FailMode, Plan, PolicyState, Shared},
     response::{self, RateHeaders, RateLimitValue, RateLimited},
     store::{Decisions, StoreResult},
 };
@@ -124,6 +124,24 @@ enum Verdict<B> {
     Pass(After),
 }
 
+/// How the one-policy path went.
+enum Single {
+    /// The plan has several policies: build the batch.
+    Several,
+    /// The policy's key extractor found no key: the policy does not apply.
+    NoKey,
+    /// The store allowed the request and the policy is not outcome-based: nothing else to do.
+    Allowed(After),
+    /// Anything else (limited, outcome-based, a store error, a store that answers later): the
+    /// general path takes it from here.
+    Other {
+        check: Check,
+        owner: usize,
+        store: StoreFuture,
+        ready: Option<StoreResult>,
+    },
+}
+
 impl Shared {
     /// Which plan applies to a request, or `None` when it is exempt.
     fn plan_for<B>(&self, request: &Request<B>) -> Option<usize> {
@@ -138,6 +156,77 @@ impl Shared {
         };
         let plan = &self.plans[index];
         (!plan.exempt && !plan.policies.is_empty()).then_some(index)
+    }
+
+    /// Decides a plan of one policy (the common case) without building a batch: the store
+    /// answers a single check, and an allowed decision becomes the headers directly.
+    #[inline]
+    fn single<B>(&self, plan: usize, request: &Request<B>) -> Single {
+        let plan_state = &self.plans[plan];
+        let [owner] = plan_state.policies[..] else {
+            return Single::Several;
+        };
+        let policy = &self.policies[owner];
+        let info = RequestInfo::new(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            request.extensions(),
+        );
+        let Some(key) = policy.key.extract(&info) else {
+            return Single::NoKey;
+        };
+        let check = if policy.counts.is_some() {
+            Check::peek(policy.id, key, policy.gcra, plan_state.cost)
+        } else {
+            Check::consume(policy.id, key, policy.gcra, plan_state.cost)
+        };
+        let mut store = self.store.check(std::slice::from_ref(&check));
+        let ready = store.take_ready();
+        if let Some(Ok(decisions)) = &ready
+            && let [decision] = decisions[..]
+            && decision.is_allowed()
+            && policy.counts.is_none()
+        {
+            policy.allowed.increment(1);
+            let headers = self
+                .headers
+                .then(|| self.single_headers(plan_state, policy, &decision));
+            return Single::Allowed(After {
+                headers,
+                outcome: None,
+            });
+        }
+        Single::Other {
+            check,
+            owner,
+            store,
+            ready,
+        }
+    }
+
+    /// The headers of a plan of one policy.
+    fn single_headers(
+        &self,
+        plan: &Plan,
+        policy: &PolicyState,
+        decision: &Decision,
+    ) -> RateHeaders {
+        RateHeaders {
+            ratelimit: header_value::ratelimit_value(
+                policy.id.get(),
+                &policy.value_prefix,
+                decision.remaining(),
+                response::whole_seconds(decision.reset()),
+            ),
+            policy: plan
+                .policy_header
+                .clone()
+                .unwrap_or_else(|| HeaderValue::from_static("")),
+            legacy: self
+                .legacy_headers
+                .then(|| response::legacy_headers(policy.quota.burst_size(), decision)),
+        }
     }
 
     fn checks<B>(&self, plan: usize, request: &Request<B>) -> (Checks, Owners) {
@@ -338,12 +427,35 @@ where
         let Some(plan) = self.shared.plan_for(&request) else {
             return ResponseFuture::calling(self.inner.call(request), After::NOTHING);
         };
-        let (checks, owners) = self.shared.checks(plan, &request);
-        if checks.is_empty() {
-            return ResponseFuture::calling(self.inner.call(request), After::NOTHING);
-        }
-        let mut store = self.shared.store.check(&checks);
-        match store.take_ready() {
+        let (checks, owners, store, ready) = match self.shared.single(plan, &request) {
+            Single::Several => {
+                let (checks, owners) = self.shared.checks(plan, &request);
+                if checks.is_empty() {
+                    return ResponseFuture::calling(self.inner.call(request), After::NOTHING);
+                }
+                let mut store = self.shared.store.check(&checks);
+                let ready = store.take_ready();
+                (checks, owners, store, ready)
+            }
+            Single::NoKey => {
+                return ResponseFuture::calling(self.inner.call(request), After::NOTHING);
+            }
+            Single::Allowed(after) => {
+                return ResponseFuture::calling(self.inner.call(request), after);
+            }
+            Single::Other {
+                check,
+                owner,
+                store,
+                ready,
+            } => (
+                Checks::from_elem(check, 1),
+                Owners::from_elem(owner, 1),
+                store,
+                ready,
+            ),
+        };
+        match ready {
             Some(result) => match self.shared.evaluate(plan, &checks, &owners, result) {
                 Verdict::Reject(response) => ResponseFuture::rejected(response),
                 Verdict::Pass(after) => ResponseFuture::calling(self.inner.call(request), after),

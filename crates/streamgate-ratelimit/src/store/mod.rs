@@ -25,6 +25,7 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod table;
 
 use std::{
     fmt,
