@@ -10,9 +10,11 @@
 # The server runs pinned to CPU 0 (taskset), wrk to CPU 1, so the server's one core is saturated
 # and 1/rps is its CPU time per request. For each scenario (GET /items/{id}, POST /items) it
 # prints the median requests/s and p99 of the rounds, the ratio to bare, and the CPU each request
-# costs on top of bare, twice: from throughput (1e6/rps - 1e6/rps_bare microseconds) and from the
-# servers' own CPU time per request (schedstat), which leaves out what the hypervisor stole on this
-# shared machine and so moves less between runs. Any non-2xx answer fails the run.
+# costs on top of bare, twice: from the medians' throughput (1e6/rps - 1e6/rps_bare microseconds)
+# and from the servers' own CPU time per request (schedstat, which leaves out what the hypervisor
+# stole), as the median over rounds of the layered round minus the bare round run just before it,
+# so that the machine's drift between rounds cancels. On a noisy machine prefer many short rounds
+# (--rounds 15 --duration 2). Any non-2xx answer fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -134,10 +136,12 @@ for scenario in get post; do
   b_p99=$(cut -d' ' -f2 "$work/$scenario.bare" | median)
   l_p99=$(cut -d' ' -f2 "$work/$scenario.layered" | median)
   l_p50=$(cut -d' ' -f3 "$work/$scenario.layered" | median)
-  b_cpu=$(cut -d' ' -f4 "$work/$scenario.bare" | median)
-  l_cpu=$(cut -d' ' -f4 "$work/$scenario.layered" | median)
+  # Each layered round against the bare round just before it, so the machine's drift between
+  # rounds cancels: the median of the paired differences.
+  added_cpu=$(paste -d' ' <(cut -d' ' -f4 "$work/$scenario.bare") <(cut -d' ' -f4 "$work/$scenario.layered") \
+    | awk '{print $2 - $1}' | median)
   awk -v s="$scenario" -v b="$b_rps" -v l="$l_rps" -v bp="$b_p99" -v lp="$l_p99" -v lm="$l_p50" \
-    -v bc="$b_cpu" -v lc="$l_cpu" 'BEGIN {
-    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.0fus %8.3f %13.3f %13.3f\n", s, b, l, bp, lm, lp, l / b, 1e6 / l - 1e6 / b, lc - bc
+    -v added="$added_cpu" 'BEGIN {
+    printf "%-6s %12.0f %12.0f %8.0fus %8.0fus %8.0fus %8.3f %13.3f %13.3f\n", s, b, l, bp, lm, lp, l / b, 1e6 / l - 1e6 / b, added
   }'
 done
