@@ -49,8 +49,12 @@ pub const SINK_ERRORS_TOTAL: &str = "streamgate_audit_sink_errors_total";
 /// The default queue capacity.
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
-/// The default [`batch_linger`](AuditLoggerBuilder::batch_linger): 5 ms.
-pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(5);
+/// The default [`batch_linger`](AuditLoggerBuilder::batch_linger): 1 ms.
+///
+/// Longer lingers make fewer, larger batches, and the writer holds its runtime thread for the
+/// whole of one: with the writer on the request core, 5 ms raised the p99 of recorded requests
+/// under load from about 0.7 ms to about 1.0 ms for no CPU saving this machine could measure.
+pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(1);
 
 /// The logger was shut down; the event was not recorded (and was counted as dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +172,7 @@ impl AuditLoggerBuilder {
     }
 
     /// After writing a batch, how long the writer lets the next one gather before it looks
-    /// again (default [`DEFAULT_BATCH_LINGER`], 5 ms; zero writes as soon as anything is
+    /// again (default [`DEFAULT_BATCH_LINGER`], 1 ms; zero writes as soon as anything is
     /// queued). Under load this turns one wake-up, one `write` and one set of per-batch work
     /// per event into one per batch; an idle writer sleeps until an event arrives, so a lone
     /// event is written at once. The wait ends early when a flush or a shutdown is asked for
