@@ -67,6 +67,18 @@ pub(crate) struct PolicyState {
     pub(crate) value_prefix: Box<[u8]>,
 }
 
+impl PolicyState {
+    /// The store check of this policy for `key`: an outcome-based policy only peeks before the
+    /// response (the response decides whether it counts), any other consumes.
+    pub(crate) fn check(&self, key: crate::RateLimitKey, cost: u32) -> crate::Check {
+        if self.counts.is_some() {
+            crate::Check::peek(self.id, key, self.gcra, cost)
+        } else {
+            crate::Check::consume(self.id, key, self.gcra, cost)
+        }
+    }
+}
+
 /// Which policies apply to a route, at what cost.
 pub(crate) struct Plan {
     pub(crate) exempt: bool,

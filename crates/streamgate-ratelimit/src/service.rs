@@ -176,11 +176,7 @@ impl Shared {
         let Some(key) = policy.key.extract(&info) else {
             return Single::NoKey;
         };
-        let check = if policy.counts.is_some() {
-            Check::peek(policy.id, key, policy.gcra, plan_state.cost)
-        } else {
-            Check::consume(policy.id, key, policy.gcra, plan_state.cost)
-        };
+        let check = policy.check(key, plan_state.cost);
         let mut store = self.store.check(std::slice::from_ref(&check));
         let ready = store.take_ready();
         if let Some(Ok(decisions)) = &ready
@@ -242,11 +238,7 @@ impl Shared {
         for &index in &plan.policies {
             let policy = &self.policies[index];
             if let Some(key) = policy.key.extract(&info) {
-                checks.push(if policy.counts.is_some() {
-                    Check::peek(policy.id, key, policy.gcra, plan.cost)
-                } else {
-                    Check::consume(policy.id, key, policy.gcra, plan.cost)
-                });
+                checks.push(policy.check(key, plan.cost));
                 owners.push(index);
             }
         }
