@@ -199,6 +199,17 @@ impl<'a> RequestInfo<'a> {
         }
     }
 
+    /// A view of `request`'s head.
+    #[must_use]
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self::new(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            request.extensions(),
+        )
+    }
+
     /// The request method.
     #[must_use]
     pub fn method(&self) -> &'a Method {

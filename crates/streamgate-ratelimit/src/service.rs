@@ -167,12 +167,7 @@ impl Shared {
             return Single::Several;
         };
         let policy = &self.policies[owner];
-        let info = RequestInfo::new(
-            request.method(),
-            request.uri(),
-            request.headers(),
-            request.extensions(),
-        );
+        let info = RequestInfo::of(request);
         let Some(key) = policy.key.extract(&info) else {
             return Single::NoKey;
         };
@@ -227,12 +222,7 @@ impl Shared {
 
     fn checks<B>(&self, plan: usize, request: &Request<B>) -> (Checks, Owners) {
         let plan = &self.plans[plan];
-        let info = RequestInfo::new(
-            request.method(),
-            request.uri(),
-            request.headers(),
-            request.extensions(),
-        );
+        let info = RequestInfo::of(request);
         let mut checks = Checks::new();
         let mut owners = Owners::new();
         for &index in &plan.policies {
