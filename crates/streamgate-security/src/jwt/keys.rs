@@ -2,10 +2,7 @@
 
 use std::{collections::HashMap, fmt, sync::Arc};
 
-use jsonwebtoken::{
-    Algorithm, AlgorithmFamily, DecodingKey,
-    jwk::{Jwk, JwkSet},
-};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, jwk::Jwk};
 
 use crate::ConfigError;
 
@@ -184,19 +181,81 @@ impl KeySet {
     }
 }
 
-/// Parses a JWKS document into keys, skipping keys meant for encryption.
+/// Parses a JWKS document into the keys that can verify tokens.
+///
+/// Identity providers publish other keys beside their signing keys (Keycloak, for one, lists an
+/// `RSA-OAEP` encryption key by default). Keys meant for encryption (`use: enc`) and keys this
+/// library cannot verify with (an unknown key type or curve, an algorithm it does not support)
+/// are skipped, each with a warning naming its `kid`, so that one of them cannot take the
+/// issuer's signing keys down with it. Only a document that is not a JWKS is refused.
 pub(crate) fn keys_from_jwks(body: &[u8]) -> Result<Vec<JwtKey>, ConfigError> {
-    let set: JwkSet = serde_json::from_slice(body)
+    /// The document's shape, with each key left unparsed so that one bad key is one skip.
+    #[derive(serde::Deserialize)]
+    struct Document {
+        keys: Vec<serde_json::Value>,
+    }
+    let document: Document = serde_json::from_slice(body)
         .map_err(|e| ConfigError::new(format!("invalid JWKS document: {e}")))?;
-    let mut keys = Vec::with_capacity(set.keys.len());
-    for jwk in &set.keys {
-        if matches!(
-            jwk.common.public_key_use,
-            Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
-        ) {
-            continue;
+    let mut keys = Vec::with_capacity(document.keys.len());
+    for raw in document.keys {
+        let kid = raw
+            .get("kid")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("(none)")
+            .to_owned();
+        let parsed = serde_json::from_value::<Jwk>(raw)
+            .map_err(|e| ConfigError::new(format!("not a JWK this library reads: {e}")))
+            .and_then(|jwk| {
+                if matches!(
+                    jwk.common.public_key_use,
+                    Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                ) {
+                    return Ok(None);
+                }
+                JwtKey::from_jwk(&jwk).map(Some)
+            });
+        match parsed {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(kid = %kid, %error, "JWKS key skipped: it cannot verify tokens");
+            }
         }
-        keys.push(JwtKey::from_jwk(jwk)?);
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_that_cannot_verify_are_skipped_and_the_signing_key_kept() {
+        let document = json!({"keys": [
+            // Keycloak's default encryption key carries no `use`, only its algorithm.
+            {"kty": "RSA", "kid": "enc-1", "alg": "RSA-OAEP",
+             "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw",
+             "e": "AQAB"},
+            // A curve jsonwebtoken does not verify.
+            {"kty": "EC", "kid": "p521", "crv": "P-521", "alg": "ES512",
+             "x": "AHKZLLOsCOzz5cY97ewNUajB957y-C-U88c3v13nmGZx6sYl_oJXu9A5RkTKqjqvjyekWF-7ytDyRXYgCF5cj0Kt",
+             "y": "AdymlHvOiLxXkEhayXQnNCvDX4h9htZaCJN34kfmC6pV5OhQHiraVySsUdaQkAgDPrwQrJmbnX9cwlGfP-HqHZR1"},
+            // A key type no library knows.
+            {"kty": "XYZ", "kid": "future"},
+            {"kty": "oct", "kid": "signing", "k": "c3RyZWFtZ2F0ZS1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg"}
+        ]});
+        let keys = keys_from_jwks(document.to_string().as_bytes()).unwrap();
+        let kids: Vec<_> = keys.iter().filter_map(JwtKey::kid).collect();
+        assert_eq!(kids, ["signing"]);
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_jwks_is_refused() {
+        let error = keys_from_jwks(br#"{"issuer": "x"}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("invalid JWKS document"),
+            "{error}"
+        );
+    }
 }
