@@ -4,6 +4,7 @@
 #   benches/instructions.sh                        # every layer (--stack full)
 #   benches/instructions.sh --layers security      # one layer (request ids off too)
 #   benches/instructions.sh --layers metrics --against stack
+#   benches/instructions.sh --layers ecosystem     # the hand-assembled ecosystem stack
 #
 # load.sh measures time, which this shared 2-core machine makes noisy (about ±0.3 µs per
 # request). This script counts the user-space instructions the bench server executes per request
@@ -82,8 +83,15 @@ count() {
   echo $((instructions / requests))
 }
 
-if [ "$against" = bare ]; then base_args=(--stack bare); else base_args=(--layers "$against"); fi
-if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
+# server_args NAME: a whole stack (bare, full, ecosystem) or a list of StreamGate layers.
+server_args() {
+  case "$1" in
+    bare|full|ecosystem) echo "--stack $1" ;;
+    *) echo "--layers $1" ;;
+  esac
+}
+read -r -a base_args <<<"$(server_args "$against")"
+read -r -a layered_args <<<"$(server_args "${layers:-full}")"
 echo "base: $against; layered: ${layers:-full}"
 printf '%-8s %14s %14s %14s\n' scenario base_instr layered_instr added_instr
 for scenario in get post; do

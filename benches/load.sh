@@ -6,6 +6,8 @@
 #   benches/load.sh --duration 10 --rounds 5 --connections 32
 #   benches/load.sh --layers metrics --against stack   # against the Stack with no optional layer
 #   benches/load.sh --layers ratelimit --redis redis://127.0.0.1:6379 --connections 64
+#   benches/load.sh --layers ecosystem       # the hand-assembled ecosystem stack against bare
+#   benches/load.sh --against ecosystem      # every layer against the ecosystem stack
 #
 # The server runs pinned to CPU 0 (taskset), wrk to CPU 1, so the server's one core is saturated
 # and 1/rps is its CPU time per request. For each scenario (GET /items/{id}, POST /items) it
@@ -59,11 +61,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "$layers" ]; then layered_args=(--layers "$layers"); else layered_args=(--stack full); fi
+# server_args NAME: a whole stack (bare, full, ecosystem) or a list of StreamGate layers.
+server_args() {
+  case "$1" in
+    bare|full|ecosystem) echo "--stack $1" ;;
+    *) echo "--layers $1" ;;
+  esac
+}
+read -r -a layered_args <<<"$(server_args "${layers:-full}")"
 if [ -n "$redis" ]; then layered_args+=(--redis "$redis"); fi
 # Both servers get the same Authorization header: a token the security layer accepts.
 token=$("$server" --print-token)
-if [ "$against" = bare ]; then base_args=(--stack bare); else base_args=(--layers "$against"); fi
+read -r -a base_args <<<"$(server_args "$against")"
 taskset -c 0 "$server" "${base_args[@]}" --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
 taskset -c 0 "$server" "${layered_args[@]}" --port "$port_layered" >"$work/layered.log" 2>&1 & pids+=($!)
 for port in "$port_bare" "$port_layered"; do

@@ -4,6 +4,7 @@
 //! cargo run --release --example bench_server -- --stack bare --port 3000
 //! cargo run --release --example bench_server -- --stack full --port 3001
 //! cargo run --release --example bench_server -- --layers metrics --port 3001
+//! cargo run --release --example bench_server -- --stack ecosystem --port 3002
 //! cargo run --release --example bench_server -- --print-token   # the Authorization token to send
 //! cargo run --release --example bench_server -- --layers ratelimit --redis redis://127.0.0.1:6379
 //! ```
@@ -14,6 +15,9 @@
 //! IP resolution is always on); every layer is configured so that the measured traffic passes:
 //! wrk's one client IP is never rate limited. It runs on a current-thread runtime: `load.sh` pins
 //! the process to one core.
+//!
+//! `--stack ecosystem` is the comparison: the same features assembled by hand from tower-http,
+//! `axum-prometheus`, `tower_governor` and a `jsonwebtoken` middleware (see `ecosystem.rs`).
 
 use std::{collections::BTreeSet, net::SocketAddr, process::ExitCode};
 
@@ -37,6 +41,8 @@ use streamgate::{
     validate::{Sanitize, Valid, wire_names},
 };
 use validator::Validate;
+
+mod ecosystem;
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
 const LAYERS: [&str; 7] = [
@@ -108,6 +114,8 @@ async fn create_item_by_hand(Json(item): Json<NewItem>) -> impl IntoResponse {
 }
 
 struct Args {
+    /// `--stack ecosystem`: the hand-assembled stack instead of StreamGate's.
+    ecosystem: bool,
     layers: BTreeSet<String>,
     port: u16,
     /// The rate-limit layer decides on this Redis server instead of in memory.
@@ -116,6 +124,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut layers = None;
+    let mut ecosystem = false;
     let mut port = 3000;
     let mut redis = None;
     let mut args = std::env::args().skip(1);
@@ -127,7 +136,15 @@ fn parse_args() -> Result<Args, String> {
                     "bare" => BTreeSet::new(),
                     "full" => LAYERS.iter().map(|l| (*l).to_owned()).collect(),
                     "stack" => BTreeSet::from(["stack".to_owned()]),
-                    other => return Err(format!("--stack is bare, stack or full, not {other}")),
+                    "ecosystem" => {
+                        ecosystem = true;
+                        BTreeSet::new()
+                    }
+                    other => {
+                        return Err(format!(
+                            "--stack is bare, stack, full or ecosystem, not {other}"
+                        ));
+                    }
                 });
             }
             "--layers" => {
@@ -158,6 +175,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(Args {
+        ecosystem,
         layers: layers.unwrap_or_default(),
         port,
         redis,
@@ -187,7 +205,8 @@ fn redis_store(
 }
 
 /// The router; call inside the runtime (the audit writer is a tokio task).
-fn app(layers: &BTreeSet<String>, redis: Option<&str>) -> Router {
+fn app(args: &Args) -> Router {
+    let layers = &args.layers;
     let on = |layer: &str| layers.contains(layer);
     let create = if on("validate") {
         post(create_item)
@@ -197,6 +216,9 @@ fn app(layers: &BTreeSet<String>, redis: Option<&str>) -> Router {
     let routes = Router::new()
         .route("/items/{id}", get(get_item))
         .route("/items", create);
+    if args.ecosystem {
+        return ecosystem::app(routes);
+    }
     if layers.is_empty() {
         return routes.route("/metrics", metrics_route(MetricsRecorder::new()));
     }
@@ -214,7 +236,7 @@ fn app(layers: &BTreeSet<String>, redis: Option<&str>) -> Router {
                 Quota::per_second(10_000_000).burst(10_000_000),
             ))
             .metrics(stack.layer_metrics());
-        if let Some(url) = redis {
+        if let Some(url) = args.redis.as_deref() {
             limit = limit.store(redis_store(url, &stack));
         }
         let limit = limit.build().expect("a valid rate limit");
@@ -274,12 +296,15 @@ fn main() -> ExitCode {
             }
         };
         let layers: Vec<&str> = args.layers.iter().map(String::as_str).collect();
-        println!(
-            "bench_server listening on http://{addr} with layers [{}]",
-            layers.join(",")
-        );
-        let app = app(&args.layers, args.redis.as_deref())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        if args.ecosystem {
+            println!("bench_server listening on http://{addr} with the ecosystem stack");
+        } else {
+            println!(
+                "bench_server listening on http://{addr} with layers [{}]",
+                layers.join(",")
+            );
+        }
+        let app = app(&args).into_make_service_with_connect_info::<SocketAddr>();
         match axum::serve(listener, app).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
