@@ -323,3 +323,17 @@ async fn an_empty_file_left_by_a_crash_is_dropped_on_reopen() {
     assert!(!crashed.exists());
     assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 200);
 }
+
+#[tokio::test]
+async fn a_file_name_with_other_characters_is_not_part_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    fs::write(
+        dir.path().join("audit-00000001-202\u{e9}112T031705Z.jsonl"),
+        "x\n",
+    )
+    .unwrap();
+    verify_path(dir.path(), &common::key()).unwrap();
+    drop(common::file_sink(dir.path()));
+    verify_path(dir.path(), &common::key()).unwrap();
+}
