@@ -337,3 +337,19 @@ async fn a_file_name_with_other_characters_is_not_part_of_the_log() {
     drop(common::file_sink(dir.path()));
     verify_path(dir.path(), &common::key()).unwrap();
 }
+
+#[test]
+fn a_record_at_the_largest_sequence_number_is_modified_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = format!(
+        "{{\"seq\":{},\"prev\":\"{}\",\"kind\":\"file_start\",\"file\":1,\"ts\":\"2026-01-01T00:00:00.000Z\"",
+        u64::MAX,
+        "0".repeat(64)
+    );
+    let hash = hex::encode(Sha256::digest(content.as_bytes()));
+    let path = dir.path().join("audit-00000001-20260101T000000Z.jsonl");
+    fs::write(&path, format!("{content},\"hash\":\"{hash}\"}}\n")).unwrap();
+    let failure = verify_path(&path, &common::key()).unwrap_err();
+    assert_eq!(failure.kind, TamperKind::Modified);
+    assert_eq!(failure.seq, Some(u64::MAX));
+}

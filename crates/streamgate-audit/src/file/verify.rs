@@ -424,9 +424,18 @@ impl Walk<'_> {
             if self.head_seq == Some(line.seq) {
                 self.hash_at_head = Some(line.hash);
             }
+            let Some(next_seq) = line.seq.checked_add(1) else {
+                return Err(fail(
+                    TamperKind::Modified,
+                    path,
+                    Some(lineno),
+                    seq,
+                    "the record's sequence number is the largest possible, which no log reaches",
+                ));
+            };
             self.report.records += 1;
             self.position = Some(Position {
-                next_seq: line.seq + 1,
+                next_seq,
                 hash: line.hash,
             });
         }
