@@ -16,10 +16,14 @@
 //! ```
 
 use std::{
+    any::Any,
     borrow::Cow,
     collections::VecDeque,
     fmt,
+    future::poll_fn,
+    panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, Mutex, PoisonError},
+    task::Poll,
     time::Duration,
 };
 
@@ -36,7 +40,7 @@ use crate::{
     event::{Actor, AuditEvent, Outcome},
     queue::{Entry, MAX_BATCH, Queue, WhenFull},
     redact::Redaction,
-    sink::{AuditQuery, AuditSink, SinkError, TimeRange},
+    sink::{AuditQuery, AuditSink, SinkError, SinkFuture, TimeRange},
 };
 
 /// `streamgate_audit_events_total{sink}`.
@@ -341,8 +345,10 @@ impl AuditLogger {
     /// Stops accepting events, writes every queued one, closes the sinks and waits for the
     /// writer to finish. Later calls return at once.
     ///
-    /// A sink that keeps failing is retried until it succeeds, so this waits for it; wrap the
-    /// call in `tokio::time::timeout` to bound how long a shutdown may take.
+    /// A sink that keeps failing (or panicking) is retried until it succeeds, so this waits for
+    /// it; wrap the call in `tokio::time::timeout` to bound how long a shutdown may take. Should
+    /// the writer task itself have ended abnormally, the events still queued are counted in
+    /// `streamgate_audit_dropped_total` and the failure is logged at error level.
     pub async fn shutdown(&self) {
         self.inner.queue.close();
         let handle = self
@@ -351,8 +357,15 @@ impl AuditLogger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(handle) = handle {
-            let _ = handle.await;
+        if let Some(handle) = handle
+            && let Err(error) = handle.await
+        {
+            let dropped = self.inner.queue.abandon(0);
+            tracing::error!(
+                %error,
+                dropped,
+                "the audit writer task ended abnormally: events it had not written are lost"
+            );
         }
     }
 
@@ -398,6 +411,13 @@ enum Step {
 
 impl Writer {
     async fn run(mut self) {
+        // Should this task end without finishing (a panic outside the sinks, or an abort), the
+        // queue is closed and emptied so producers in `Block` mode do not wait forever.
+        let mut abandon = Abandon {
+            queue: Some(self.queue.clone()),
+            in_flight: 0,
+            finished: false,
+        };
         let mut batch = VecDeque::new();
         // The events handed to the sinks, kept from batch to batch so that building the next
         // ones reuses their strings.
@@ -411,6 +431,7 @@ impl Writer {
             // In slices of at most MAX_BATCH, which bounds the events kept for reuse.
             while !batch.is_empty() {
                 let count = batch.len().min(MAX_BATCH);
+                abandon.in_flight = batch.len();
                 for (i, entry) in batch.drain(..count).enumerate() {
                     self.build(entry, &mut events, i);
                 }
@@ -423,6 +444,7 @@ impl Writer {
                     )
                     .await;
                 }
+                abandon.in_flight = batch.len();
                 unflushed = true;
             }
             if !taken.flushes.is_empty() || (idle && unflushed) {
@@ -439,9 +461,16 @@ impl Writer {
             }
             if Instant::now() >= next_maintenance {
                 for slot in &mut self.sinks {
-                    if let Err(error) = slot.sink.maintain().await {
-                        slot.errors.increment(1);
-                        tracing::warn!(sink = slot.sink.name(), %error, "audit sink housekeeping failed");
+                    match guarded(|| slot.sink.maintain()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            slot.errors.increment(1);
+                            tracing::warn!(sink = slot.sink.name(), %error, "audit sink housekeeping failed");
+                        }
+                        Err(error) => {
+                            slot.errors.increment(1);
+                            tracing::error!(sink = slot.sink.name(), %error, "audit sink housekeeping panicked");
+                        }
                     }
                 }
                 next_maintenance = Instant::now() + self.maintenance_interval;
@@ -468,6 +497,7 @@ impl Writer {
             slot.run(Step::Close, &[], self.retry_initial, self.retry_max)
                 .await;
         }
+        abandon.finished = true;
     }
 
     /// Puts the event of `entry` at `events[i]`; a request's record is written into the event
@@ -487,19 +517,21 @@ impl SinkSlot {
     async fn run(&mut self, step: Step, events: &[AuditEvent], initial: Duration, max: Duration) {
         let mut delay = initial;
         loop {
-            let result = match step {
-                Step::Write => self.sink.write(events).await,
-                Step::Flush => self.sink.flush().await,
-                Step::Close => self.sink.close().await,
-            };
+            let sink = &mut self.sink;
+            let result = guarded(|| match step {
+                Step::Write => sink.write(events),
+                Step::Flush => sink.flush(),
+                Step::Close => sink.close(),
+            })
+            .await;
             match result {
-                Ok(()) => {
+                Ok(Ok(())) => {
                     if matches!(step, Step::Write) {
                         self.written.increment(events.len() as u64);
                     }
                     return;
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     self.errors.increment(1);
                     tracing::warn!(
                         sink = self.sink.name(),
@@ -507,10 +539,75 @@ impl SinkSlot {
                         retry_in_ms = delay.as_millis() as u64,
                         "audit sink failed; retrying"
                     );
-                    sleep(delay).await;
-                    delay = (delay * 2).min(max);
+                }
+                Err(error) => {
+                    self.errors.increment(1);
+                    tracing::error!(
+                        sink = self.sink.name(),
+                        %error,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "audit sink panicked (a bug in the sink); retrying"
+                    );
                 }
             }
+            sleep(delay).await;
+            delay = (delay * 2).min(max);
         }
     }
+}
+
+/// Marks the queue as having no writer when the writer task ends; when it ended without
+/// finishing, also drops (and counts) what it held, so producers and flushes are not left
+/// waiting.
+struct Abandon {
+    queue: Option<Arc<Queue>>,
+    /// Events taken from the queue and not yet written to every sink.
+    in_flight: usize,
+    /// The writer ended normally.
+    finished: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(queue) = self.queue.take() {
+            if self.finished {
+                // Closed and drained: this only releases flushes asked for from now on.
+                queue.abandon(0);
+                return;
+            }
+            let dropped = queue.abandon(self.in_flight);
+            tracing::error!(
+                dropped,
+                "the audit writer stopped unexpectedly: queued events were dropped and the logger is closed"
+            );
+        }
+    }
+}
+
+/// Calls a sink and awaits its future; a panic in either comes back as the outer error, so a
+/// sink bug is retried like any failure instead of ending the writer.
+async fn guarded<'a>(
+    call: impl FnOnce() -> SinkFuture<'a>,
+) -> Result<Result<(), SinkError>, SinkError> {
+    let mut future = match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(future) => future,
+        Err(panic) => return Err(panicked(&*panic)),
+    };
+    poll_fn(
+        move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panicked(&*panic))),
+        },
+    )
+    .await
+}
+
+fn panicked(panic: &(dyn Any + Send)) -> SinkError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload");
+    SinkError::new(format!("the audit sink panicked: {message}"))
 }

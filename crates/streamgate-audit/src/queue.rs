@@ -45,6 +45,8 @@ pub(crate) const MAX_BATCH: usize = 4096;
 struct State {
     events: VecDeque<Entry>,
     closed: bool,
+    /// The writer has ended: nothing will answer a flush any more.
+    gone: bool,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
@@ -88,6 +90,7 @@ impl Queue {
             state: Mutex::new(State {
                 events: VecDeque::with_capacity(capacity.min(65_536)),
                 closed: false,
+                gone: false,
                 flushes: Vec::new(),
             }),
             capacity: capacity.max(1),
@@ -177,6 +180,10 @@ impl Queue {
     pub(crate) fn request_flush(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let mut state = self.lock();
+        if state.gone {
+            // Nothing is left to write; the dropped sender answers at once.
+            return rx;
+        }
         state.flushes.push(tx);
         drop(state);
         self.wake_writer.notify_one();
@@ -190,6 +197,24 @@ impl Queue {
         self.wake_writer.notify_one();
         self.urgent.notify_one();
         self.space.notify_waiters();
+    }
+
+    /// Closes the queue for good when the writer is gone: the queued entries are dropped and
+    /// counted, with `in_flight` more the writer had taken but not written; waiting producers
+    /// and flushes are released. Returns how many were dropped.
+    pub(crate) fn abandon(&self, in_flight: usize) -> usize {
+        let mut state = self.lock();
+        state.closed = true;
+        state.gone = true;
+        let events = std::mem::take(&mut state.events);
+        let flushes = std::mem::take(&mut state.flushes);
+        drop(state);
+        // Dropping a flush's sender ends its wait.
+        drop(flushes);
+        let dropped = events.len() + in_flight;
+        self.dropped.increment(dropped as u64);
+        self.space.notify_waiters();
+        dropped
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::MemorySink;
 use serde_json::json;
 use streamgate_audit::{
-    AuditLogger, DROPPED_TOTAL, EVENTS_TOTAL, Outcome, SINK_ERRORS_TOTAL, WhenFull,
+    AuditEvent, AuditLogger, AuditSink, DROPPED_TOTAL, EVENTS_TOTAL, Outcome, SINK_ERRORS_TOTAL,
+    SinkError, SinkFuture, WhenFull,
 };
 use tokio::time::Instant;
 
@@ -287,5 +288,129 @@ async fn a_full_queue_ends_the_linger() {
         common::Counters::read(&snapshot).get(DROPPED_TOTAL, &[]),
         0,
         "the writer kept up, so nothing was dropped"
+    );
+}
+
+/// Panics on its first `panics` writes (half of them when called, half inside the future),
+/// then writes to `inner`.
+struct PanickingSink {
+    panics: usize,
+    inner: MemorySink,
+}
+
+impl AuditSink for PanickingSink {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+
+    fn write<'a>(&'a mut self, events: &'a [AuditEvent]) -> SinkFuture<'a> {
+        if self.panics > 0 {
+            self.panics -= 1;
+            if self.panics % 2 == 1 {
+                panic!("the sink panicked when called");
+            }
+            return Box::pin(async { panic!("the sink panicked in its future") });
+        }
+        self.inner.write(events)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_sink_is_retried_and_block_mode_does_not_hang() {
+    let (metrics, snapshot) = common::metrics();
+    let inner = MemorySink::default();
+    let logger = AuditLogger::builder()
+        .sink(PanickingSink {
+            panics: 4,
+            inner: inner.clone(),
+        })
+        .capacity(2)
+        .retry_backoff(Duration::from_millis(100), Duration::from_secs(1))
+        .metrics(metrics)
+        .start();
+    for i in 0..10 {
+        tokio::time::timeout(Duration::from_secs(60), log(&logger, i))
+            .await
+            .expect("a producer in block mode must not wait forever");
+    }
+    logger.shutdown().await;
+    let resources: Vec<String> = inner.taken().into_iter().map(|e| e.resource).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("r-{i}")).collect();
+    assert_eq!(resources, expected);
+    let counters = common::Counters::read(&snapshot);
+    assert_eq!(counters.get(SINK_ERRORS_TOTAL, &[("sink", "panicking")]), 4);
+    assert_eq!(counters.get(EVENTS_TOTAL, &[("sink", "panicking")]), 10);
+    assert_eq!(counters.get(DROPPED_TOTAL, &[]), 0);
+}
+
+/// A write whose future panics when it is dropped: the panic comes out of the writer's own
+/// code, after the sink call it guards has returned.
+struct DropBomb;
+
+impl std::future::Future for DropBomb {
+    type Output = Result<(), SinkError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Err(SinkError::new("down")))
+    }
+}
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("the sink's future panicked when dropped");
+    }
+}
+
+struct PanicsInTheWriter;
+
+impl AuditSink for PanicsInTheWriter {
+    fn name(&self) -> &'static str {
+        "doomed"
+    }
+
+    fn write<'a>(&'a mut self, _events: &'a [AuditEvent]) -> SinkFuture<'a> {
+        Box::pin(DropBomb)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_writer_closes_the_logger_and_counts_what_it_lost() {
+    let (metrics, snapshot) = common::metrics();
+    let logger = AuditLogger::builder()
+        .sink(PanicsInTheWriter)
+        .capacity(2)
+        .metrics(metrics)
+        .start();
+    log(&logger, 0).await;
+    let mut refused = 0;
+    for i in 1..6 {
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            logger.log_event(
+                "test",
+                "user-1",
+                "act",
+                format!("r-{i}"),
+                Outcome::Success,
+                json!(null),
+            ),
+        )
+        .await
+        .expect("a producer in block mode must not wait for a dead writer");
+        refused += usize::from(result.is_err());
+    }
+    assert!(refused > 0);
+    tokio::time::timeout(Duration::from_secs(60), logger.flush())
+        .await
+        .unwrap();
+    logger.shutdown().await;
+    let counters = common::Counters::read(&snapshot);
+    assert_eq!(
+        counters.get(DROPPED_TOTAL, &[]),
+        6,
+        "every event is accounted for"
     );
 }

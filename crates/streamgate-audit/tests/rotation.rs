@@ -94,6 +94,31 @@ async fn retention_removes_old_files_and_what_remains_verifies() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_log_reopens_after_retention_even_with_a_file_an_interrupted_purge_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = AuditClock::starting_at(UNIX_EPOCH + DAY * 20_000 + Duration::from_secs(3600));
+    let first = logger(dir.path(), clock);
+    log(&first, "u1", "test", "day-0").await;
+    first.flush().await;
+    tokio::time::advance(DAY * 2).await;
+    log(&first, "u1", "test", "day-2").await;
+    first.flush().await;
+    let oldest = dir.path().join(&log_files(dir.path())[0]);
+    let saved = std::fs::read(&oldest).unwrap();
+    tokio::time::advance(DAY * 40).await;
+    log(&first, "u1", "test", "day-42").await;
+    first.shutdown().await;
+    assert!(!oldest.exists());
+    // A crash after the head moved its first file forward, before the file was removed.
+    std::fs::write(&oldest, saved).unwrap();
+    verify_path(dir.path(), &common::key()).unwrap();
+    let restarted = logger(dir.path(), clock);
+    log(&restarted, "u1", "test", "restarted").await;
+    restarted.shutdown().await;
+    assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn housekeeping_applies_retention_without_new_events() {
     let dir = tempfile::tempdir().unwrap();
     let start = UNIX_EPOCH + DAY * 20_000;

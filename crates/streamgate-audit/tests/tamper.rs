@@ -323,3 +323,173 @@ async fn an_empty_file_left_by_a_crash_is_dropped_on_reopen() {
     assert!(!crashed.exists());
     assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 200);
 }
+
+#[tokio::test]
+async fn a_file_name_with_other_characters_is_not_part_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    fs::write(
+        dir.path().join("audit-00000001-202\u{e9}112T031705Z.jsonl"),
+        "x\n",
+    )
+    .unwrap();
+    verify_path(dir.path(), &common::key()).unwrap();
+    drop(common::file_sink(dir.path()));
+    verify_path(dir.path(), &common::key()).unwrap();
+}
+
+#[test]
+fn a_record_at_the_largest_sequence_number_is_modified_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = format!(
+        "{{\"seq\":{},\"prev\":\"{}\",\"kind\":\"file_start\",\"file\":1,\"ts\":\"2026-01-01T00:00:00.000Z\"",
+        u64::MAX,
+        "0".repeat(64)
+    );
+    let hash = hex::encode(Sha256::digest(content.as_bytes()));
+    let path = dir.path().join("audit-00000001-20260101T000000Z.jsonl");
+    fs::write(&path, format!("{content},\"hash\":\"{hash}\"}}\n")).unwrap();
+    let failure = verify_path(&path, &common::key()).unwrap_err();
+    assert_eq!(failure.kind, TamperKind::Modified);
+    assert_eq!(failure.seq, Some(u64::MAX));
+}
+
+/// Opening the sink on `dir` again, as a restart does.
+fn reopen(dir: &Path) -> std::io::Result<FileSink> {
+    FileSink::open(FileSinkConfig::new(dir, common::key()))
+}
+
+/// Reopening refuses, with an error naming the directory and the way out, and leaves the log
+/// as it found it.
+fn assert_refused(dir: &Path) {
+    let before: Vec<(PathBuf, Vec<u8>)> = files(dir)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(&f).unwrap()))
+        .collect();
+    let head = fs::read(dir.join("head.json")).ok();
+    let error = reopen(dir).expect_err("a damaged log must not be continued");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    let message = error.to_string();
+    let shown = dir.display().to_string();
+    assert!(message.contains(&shown), "{message}");
+    assert!(
+        message.contains(&format!("streamgate-audit verify {shown}")),
+        "{message}"
+    );
+    let after: Vec<(PathBuf, Vec<u8>)> = files(dir)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(&f).unwrap()))
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(fs::read(dir.join("head.json")).ok(), head);
+}
+
+/// The `recovered` member of the first record of the newest file.
+fn recovered(dir: &Path) -> serde_json::Value {
+    let first = lines(files(dir).last().unwrap()).remove(0);
+    let record: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(record["kind"], "file_start");
+    record["recovered"].clone()
+}
+
+#[tokio::test]
+async fn a_restart_refuses_a_log_cut_short_of_its_head() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    let last = files(dir.path()).last().unwrap().clone();
+    let mut l = lines(&last);
+    l.truncate(l.len() - 4);
+    write_lines(&last, &l);
+    assert_eq!(failure(dir.path()).kind, TamperKind::Truncated);
+    assert_refused(dir.path());
+    assert_eq!(failure(dir.path()).kind, TamperKind::Truncated);
+}
+
+#[tokio::test]
+async fn a_restart_refuses_log_files_without_a_head() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    let all = files(dir.path());
+    fs::remove_file(&all[0]).unwrap();
+    fs::remove_file(&all[1]).unwrap();
+    fs::remove_file(dir.path().join("head.json")).unwrap();
+    assert_refused(dir.path());
+    assert_eq!(failure(dir.path()).kind, TamperKind::MissingHead);
+}
+
+#[tokio::test]
+async fn a_restart_refuses_a_missing_file_a_forged_head_or_a_changed_record() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    let first = files(dir.path())[0].clone();
+    let saved = fs::read(&first).unwrap();
+    fs::remove_file(&first).unwrap();
+    assert_refused(dir.path());
+    fs::write(&first, saved).unwrap();
+
+    let other = SigningKey::new(&[1; 32]).unwrap();
+    let error = FileSink::open(FileSinkConfig::new(dir.path(), other)).unwrap_err();
+    assert!(error.to_string().contains("bad signature"), "{error}");
+
+    // The head's record itself, changed and rehashed.
+    let last = files(dir.path()).last().unwrap().clone();
+    let mut l = lines(&last);
+    let line = l
+        .pop()
+        .unwrap()
+        .replace("\"kind\":\"checkpoint\"", "\"kind\":\"note\"");
+    let at = line.find("\"prev\":\"").unwrap() + 8;
+    let prev = line[at..at + 64].to_owned();
+    l.push(rehash(&line, &prev).0);
+    write_lines(&last, &l);
+    assert_refused(dir.path());
+
+    // Everything untouched again: it continues.
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    reopen(dir.path()).unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_continues_after_records_that_follow_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    let old_head = fs::read(dir.path().join("head.json")).unwrap();
+    let logger = AuditLogger::builder()
+        .sink(common::file_sink(dir.path()))
+        .start();
+    logger
+        .log_event("t", "u", "a", "r", Outcome::Success, json!(null))
+        .await
+        .unwrap();
+    logger.shutdown().await;
+    // As if the process had crashed before the head caught up with these records.
+    fs::write(dir.path().join("head.json"), old_head).unwrap();
+    assert_eq!(failure(dir.path()).kind, TamperKind::Unsigned);
+    drop(reopen(dir.path()).unwrap());
+    // A file start, the event and the closing checkpoint followed the head.
+    assert_eq!(recovered(dir.path()), json!({"unsigned_records": 3}));
+    assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 201);
+}
+
+#[tokio::test]
+async fn a_record_cut_off_by_a_crash_is_removed_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path(), true).await;
+    let last = files(dir.path()).last().unwrap().clone();
+    let intact = fs::read(&last).unwrap();
+    let mut torn = intact.clone();
+    torn.extend_from_slice(b"{\"seq\":999,\"prev\":\"00");
+    fs::write(&last, &torn).unwrap();
+    assert_eq!(failure(dir.path()).kind, TamperKind::Truncated);
+    drop(reopen(dir.path()).unwrap());
+    assert_eq!(fs::read(&last).unwrap(), intact);
+    let index: u64 = last.file_name().unwrap().to_str().unwrap()[6..14]
+        .parse()
+        .unwrap();
+    assert_eq!(
+        recovered(dir.path()),
+        json!({"cut_off": [{"file": index, "bytes": 21}]})
+    );
+    assert_eq!(verify_path(dir.path(), &common::key()).unwrap().events, 200);
+}

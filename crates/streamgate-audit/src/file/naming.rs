@@ -36,8 +36,14 @@ pub(crate) fn parse_name(name: &str) -> Option<(u64, SystemTime)> {
     if index.len() < 8 || !index.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // Checked byte by byte before slicing: a name with multi-byte characters in these
+    // positions must not be cut inside a character.
     let b = stamp.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    let digits_ok = b
+        .iter()
+        .enumerate()
+        .all(|(i, c)| matches!(i, 8 | 15) || c.is_ascii_digit());
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' || !digits_ok {
         return None;
     }
     let text = format!(
@@ -83,5 +89,19 @@ mod tests {
         assert_eq!(name, "audit-00000012-20251126T031705Z.jsonl");
         assert_eq!(parse_name(&name), Some((12, t)));
         assert_eq!(parse_name("head.json"), None);
+    }
+
+    #[test]
+    fn names_with_other_characters_are_not_log_files() {
+        // 'é' is two bytes: the stamp is 16 bytes long, but byte 6 starts a character.
+        assert_eq!(
+            parse_name("audit-00000001-202\u{e9}112T031705Z.jsonl"),
+            None
+        );
+        assert_eq!(
+            parse_name("audit-00000001-2025112\u{e9}T03170Z.jsonl"),
+            None
+        );
+        assert_eq!(parse_name("audit-00000001-2025+126T031705Z.jsonl"), None);
     }
 }

@@ -95,18 +95,21 @@ pub(crate) fn checkpoint(
     finish(buf, start)
 }
 
-/// Appends the record that opens file `file`; returns its hash.
+/// Appends the record that opens file `file`; returns its hash. `extra` is appended to its
+/// fields as is: empty, or further JSON members each starting with a comma.
 pub(crate) fn file_start(
     buf: &mut Vec<u8>,
     seq: u64,
     prev: &[u8; 32],
     file: u64,
     ts: &[u8],
+    extra: &[u8],
 ) -> [u8; 32] {
     let start = begin(buf, seq, prev, "file_start");
     let _ = write!(buf, ",\"file\":{file},\"ts\":\"");
     buf.extend_from_slice(ts);
     buf.push(b'"');
+    buf.extend_from_slice(extra);
     finish(buf, start)
 }
 
@@ -168,7 +171,7 @@ mod tests {
     fn records_round_trip_through_the_parser() {
         let key = SigningKey::new(&[7; 32]).unwrap();
         let mut buf = Vec::new();
-        let h0 = file_start(&mut buf, 0, &GENESIS, 1, b"2026-01-01T00:00:00.000Z");
+        let h0 = file_start(&mut buf, 0, &GENESIS, 1, b"2026-01-01T00:00:00.000Z", b"");
         let start = begin(&mut buf, 1, &h0, "event");
         buf.extend_from_slice(b",\"event\":{\"a\":1}");
         let h1 = finish(&mut buf, start);

@@ -2,7 +2,7 @@
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::{self, Write as _},
+    io::{self, Read as _, Seek as _, SeekFrom, Write as _},
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, SystemTime},
@@ -17,6 +17,7 @@ use crate::{
         naming::{self, LogFile},
         query::FileQuery,
         record::{self, GENESIS},
+        verify::{self, VerifyFailure},
     },
     sink::{AuditQuery, AuditSink, SinkError, SinkFuture},
 };
@@ -175,32 +176,72 @@ impl FileSink {
     /// Opens (or creates) the log in the configured directory. An existing log is continued in
     /// a new file anchored to its last complete record.
     ///
+    /// Before continuing a log, it is checked against its signed head, without reading the
+    /// whole log: the head's signature, every file from the head's first file to its last, and
+    /// the chain from the head's file to the end, which must pass the head's record unchanged.
+    /// Records that follow the head (a crash before the head caught up) are accepted; a record
+    /// cut off at the end of the last file (a crash in the middle of a write) is removed. Either
+    /// repair is noted in the new file's start record (`"recovered"`) and logged.
+    ///
     /// # Errors
-    /// When the directory or its files cannot be read or written.
+    /// When the directory or its files cannot be read or written, and (with
+    /// [`io::ErrorKind::InvalidData`]) when the existing log fails that check: log files
+    /// without a head, a head that is not signed by the key, a missing file, a log that ends
+    /// before the head's record or a record that does not match. Continuing would sign a new
+    /// head over the damage, so the sink refuses: run `streamgate-audit verify <dir>` and move
+    /// the damaged files aside.
     pub fn open(config: FileSinkConfig) -> io::Result<Self> {
         fs::create_dir_all(&config.dir)?;
         let mut files = naming::list(&config.dir)?;
-        // A file left empty by a crash right after it was created holds nothing to continue.
+        // A crash while a file was being started leaves it empty or holding part of its first
+        // record; a crash in the middle of a write leaves part of a record at its end.
+        let mut discard = Vec::new();
+        let mut last_len = 0;
         while let Some(last) = files.last() {
-            if fs::metadata(&last.path)?.len() > 0 {
+            let (len, complete) = complete_len(&last.path)?;
+            if complete > 0 {
+                last_len = complete;
                 break;
             }
-            fs::remove_file(&last.path)?;
+            discard.push((last.index, last.path.clone(), len));
             files.pop();
         }
-        let head = Head::read(&config.dir).ok().flatten();
-        let now = config.clock.now();
-        let (first_file, index, next_seq, hash) = match files.last() {
-            None => (1, 1, 0, GENESIS),
-            Some(last) => {
-                let (seq, hash) = last_record(last)?;
-                let first = head
-                    .map(|h| h.first_file)
-                    .or_else(|| files.first().map(|f| f.index))
-                    .unwrap_or(last.index);
-                (first, last.index + 1, seq + 1, hash)
+        let last = files.last().map(|f| (f.index, f.path.clone()));
+        let resume = verify::resume(&config.dir, &config.key, files, to_usize(last_len)?)
+            .map_err(|failure| refuse(&config.dir, &failure))?;
+        let mut torn: Vec<(u64, u64)> = Vec::new();
+        for (index, path, len) in discard {
+            fs::remove_file(&path)?;
+            if len > 0 {
+                torn.push((index, len));
             }
+        }
+        if let Some((index, path)) = &last {
+            let len = fs::metadata(path)?.len();
+            if len > last_len {
+                OpenOptions::new()
+                    .write(true)
+                    .open(path)?
+                    .set_len(last_len)?;
+                torn.push((*index, len - last_len));
+            }
+        }
+        let now = config.clock.now();
+        let (first_file, index, next_seq, hash, unsigned) = match (resume, &last) {
+            (Some(r), Some((last_index, _))) => {
+                (r.first_file, last_index + 1, r.next_seq, r.hash, r.unsigned)
+            }
+            _ => (1, 1, 0, GENESIS, 0),
         };
+        let recovered = recovery_note(unsigned, &torn);
+        if !recovered.is_empty() {
+            tracing::warn!(
+                dir = %config.dir.display(),
+                unsigned_records = unsigned,
+                cut_off_bytes = torn.iter().map(|(_, bytes)| bytes).sum::<u64>(),
+                "audit log reopened after a crash: records after the signed head are signed now, a cut-off record was removed; noted in the new file's start record"
+            );
+        }
         let chain = Chain {
             next_seq,
             hash,
@@ -225,7 +266,14 @@ impl FileSink {
             buf: Vec::with_capacity(1 << 20),
         };
         let ts = format_rfc3339_millis(now);
-        sink.chain.hash = record::file_start(&mut sink.buf, sink.chain.next_seq, &hash, index, &ts);
+        sink.chain.hash = record::file_start(
+            &mut sink.buf,
+            sink.chain.next_seq,
+            &hash,
+            index,
+            &ts,
+            &recovered,
+        );
         sink.chain.next_seq += 1;
         sink.commit(now)?;
         Ok(sink)
@@ -296,6 +344,7 @@ impl FileSink {
             &self.chain.hash,
             self.meta.index,
             &ts,
+            b"",
         );
         self.chain.next_seq += 1;
         Ok(())
@@ -542,22 +591,60 @@ fn create_file(dir: &Path, index: u64, now: SystemTime) -> io::Result<(File, Fil
     ))
 }
 
-/// The sequence number and hash of the last complete record of `file`.
-fn last_record(file: &LogFile) -> io::Result<(u64, [u8; 32])> {
-    let bytes = fs::read(&file.path)?;
-    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
-        Some(end) => &bytes[..end],
-        None => &[][..],
-    };
-    let last = complete.rsplit(|b| *b == b'\n').next().unwrap_or_default();
-    match record::parse(last) {
-        Some(line) => Ok((line.seq, line.hash)),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{} has no complete record to continue the chain from",
-                file.path.display()
-            ),
-        )),
+/// The length of the file at `path`, and the length of its complete lines (up to and with its
+/// last newline). Reads backwards from the end until it finds a newline.
+fn complete_len(path: &Path) -> io::Result<(u64, u64)> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0; 8192];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..to_usize(end - start)?];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if let Some(at) = part.iter().rposition(|b| *b == b'\n') {
+            return Ok((len, start + at as u64 + 1));
+        }
+        end = start;
     }
+    Ok((len, 0))
+}
+
+fn to_usize(n: u64) -> io::Result<usize> {
+    usize::try_from(n).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))
+}
+
+/// The members the first file start after a reopen carries when the log needed repair:
+/// `"recovered":{"unsigned_records":N,"cut_off":[{"file":I,"bytes":B}]}`, each part only when
+/// there is something to say. Empty when nothing was repaired.
+fn recovery_note(unsigned: u64, torn: &[(u64, u64)]) -> Vec<u8> {
+    let mut members = Vec::new();
+    if unsigned > 0 {
+        members.push(format!("\"unsigned_records\":{unsigned}"));
+    }
+    if !torn.is_empty() {
+        let cuts: Vec<String> = torn
+            .iter()
+            .map(|(file, bytes)| format!("{{\"file\":{file},\"bytes\":{bytes}}}"))
+            .collect();
+        members.push(format!("\"cut_off\":[{}]", cuts.join(",")));
+    }
+    if members.is_empty() {
+        return Vec::new();
+    }
+    format!(",\"recovered\":{{{}}}", members.join(",")).into_bytes()
+}
+
+/// The error `open` returns for a log that fails its check.
+fn refuse(dir: &Path, failure: &VerifyFailure) -> io::Error {
+    let dir = dir.display();
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the audit log in {dir} was not continued: it failed its check against the signed head ({failure}). \
+             Run `streamgate-audit verify {dir}` to see what is wrong, and move the damaged files \
+             (and head.json) out of the directory before starting again"
+        ),
+    )
 }

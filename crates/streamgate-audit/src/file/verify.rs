@@ -173,27 +173,135 @@ struct Walk<'k> {
 /// # Errors
 /// The first problem found, with its file, line, record and kind.
 pub fn verify_path(path: &Path, key: &SigningKey) -> Result<VerifyReport, VerifyFailure> {
-    let unreadable =
-        |e: std::io::Error| fail(TamperKind::Unreadable, path, None, None, e.to_string());
-    let meta = fs::metadata(path).map_err(unreadable)?;
-    let mut walk = Walk {
-        key,
-        position: None,
-        report: VerifyReport::default(),
-        head_seq: None,
-        hash_at_head: None,
-    };
+    let meta = fs::metadata(path).map_err(|e| unreadable(path, &e))?;
+    let mut walk = Walk::new(key);
     if meta.is_file() {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         let index = naming::parse_name(name).map(|(index, _)| index);
-        walk.file(path, index)?;
+        walk.file(path, index, None)?;
         return Ok(walk.report);
     }
-    let head_path = path.join(HEAD_FILE);
-    let head = match Head::read(path) {
+    let head = read_head(path, key)?;
+    let files = head_files(
+        path,
+        &head,
+        naming::list(path).map_err(|e| unreadable(path, &e))?,
+    )?;
+    walk.head_seq = Some(head.seq);
+    for file in &files {
+        walk.file(&file.path, Some(file.index), None)?;
+    }
+    walk.report.head_checked = true;
+    match walk.against_head(path, &files, &head)? {
+        0 => Ok(walk.report),
+        after => Err(fail(
+            TamperKind::Unsigned,
+            &last_path(path, &files),
+            None,
+            Some(head.seq + 1),
+            format!("{after} records follow the position the signed head names"),
+        )),
+    }
+}
+
+/// Where the file sink continues a log it reopens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// The oldest file kept.
+    pub(crate) first_file: u64,
+    /// The sequence number of the next record.
+    pub(crate) next_seq: u64,
+    /// The hash of the last record.
+    pub(crate) hash: [u8; 32],
+    /// Records the signed head did not cover: written before a crash, before the head caught up.
+    pub(crate) unsigned: u64,
+}
+
+/// Checks a log directory the file sink is about to continue, cheaply: the head's signature,
+/// that every file from the head's first file on is present, and the chain from the head's
+/// file to the end of the log, which must pass the head's record with the hash it names.
+/// `files` are the directory's log files, the last one read up to `last_len` bytes (what
+/// follows is a cut-off record the caller removes). `None` when there is no log yet.
+///
+/// Records after the head's position are accepted (a crash between writing them and moving
+/// the head leaves them) and counted in [`Resume::unsigned`].
+pub(crate) fn resume(
+    dir: &Path,
+    key: &SigningKey,
+    files: Vec<LogFile>,
+    last_len: usize,
+) -> Result<Option<Resume>, VerifyFailure> {
+    let head = match Head::read(dir) {
+        Ok(None) if files.is_empty() => return Ok(None),
+        Ok(None) => return resume_without_head(dir, key, &files, last_len),
+        _ => read_head(dir, key)?,
+    };
+    let files = head_files(dir, &head, files)?;
+    let mut walk = Walk::new(key);
+    walk.head_seq = Some(head.seq);
+    let count = files.len();
+    for (i, file) in files.iter().enumerate() {
+        if file.index >= head.last_file {
+            let limit = (i + 1 == count).then_some(last_len);
+            walk.file(&file.path, Some(file.index), limit)?;
+        }
+    }
+    let unsigned = walk.against_head(dir, &files, &head)?;
+    Ok(walk.position.map(|position| Resume {
+        first_file: head.first_file,
+        next_seq: position.next_seq,
+        hash: position.hash,
+        unsigned,
+    }))
+}
+
+/// A log without a head is continued only in the state a crash during the very first open
+/// leaves: file 1 holding nothing but its file start record.
+fn resume_without_head(
+    dir: &Path,
+    key: &SigningKey,
+    files: &[LogFile],
+    last_len: usize,
+) -> Result<Option<Resume>, VerifyFailure> {
+    let missing = || {
+        fail(
+            TamperKind::MissingHead,
+            &dir.join(HEAD_FILE),
+            None,
+            None,
+            "there is no signed head next to the log files",
+        )
+    };
+    let [only] = files else {
+        return Err(missing());
+    };
+    if only.index != 1 {
+        return Err(missing());
+    }
+    let mut walk = Walk::new(key);
+    walk.file(&only.path, Some(1), Some(last_len))?;
+    match walk.position {
+        Some(position) if walk.report.records == 1 && position.next_seq == 1 => Ok(Some(Resume {
+            first_file: 1,
+            next_seq: 1,
+            hash: position.hash,
+            unsigned: 1,
+        })),
+        _ => Err(missing()),
+    }
+}
+
+fn unreadable(path: &Path, error: &std::io::Error) -> VerifyFailure {
+    fail(TamperKind::Unreadable, path, None, None, error.to_string())
+}
+
+/// Reads the head of the log directory `dir` and checks its signature.
+fn read_head(dir: &Path, key: &SigningKey) -> Result<Head, VerifyFailure> {
+    let head_path = dir.join(HEAD_FILE);
+    let head = match Head::read(dir) {
         Ok(Some(head)) => head,
         Ok(None) => {
             return Err(fail(
@@ -223,9 +331,13 @@ pub fn verify_path(path: &Path, key: &SigningKey) -> Result<VerifyReport, Verify
             "the head's signature does not match its content (or the key is wrong)",
         ));
     }
-    let head_hash = record::parse_hex32(head.hash.as_bytes());
-    let files: Vec<LogFile> = naming::list(path)
-        .map_err(unreadable)?
+    Ok(head)
+}
+
+/// The files of `files` the head keeps (older ones are left by an interrupted retention purge),
+/// checked to run without a gap from the head's first file to at least its last.
+fn head_files(dir: &Path, head: &Head, files: Vec<LogFile>) -> Result<Vec<LogFile>, VerifyFailure> {
+    let files: Vec<LogFile> = files
         .into_iter()
         .filter(|f| f.index >= head.first_file)
         .collect();
@@ -248,7 +360,7 @@ pub fn verify_path(path: &Path, key: &SigningKey) -> Result<VerifyReport, Verify
     if expected <= head.last_file {
         return Err(fail(
             TamperKind::MissingFile,
-            path,
+            dir,
             None,
             None,
             format!(
@@ -257,58 +369,76 @@ pub fn verify_path(path: &Path, key: &SigningKey) -> Result<VerifyReport, Verify
             ),
         ));
     }
-    walk.head_seq = Some(head.seq);
-    for file in &files {
-        walk.file(&file.path, Some(file.index))?;
-    }
-    walk.report.head_checked = true;
-    let last_file = files
-        .last()
-        .map_or_else(|| path.to_owned(), |f| f.path.clone());
-    let last_seq = walk.position.as_ref().map(|p| p.next_seq.saturating_sub(1));
-    match last_seq {
-        Some(last) if last < head.seq => Err(fail(
-            TamperKind::Truncated,
-            &last_file,
-            None,
-            Some(last),
-            format!(
-                "the log ends at record {last} but the signed head names record {}",
-                head.seq
-            ),
-        )),
-        None => Err(fail(
-            TamperKind::Truncated,
-            path,
-            None,
-            None,
-            "the log has no records but has a signed head",
-        )),
-        _ if walk.hash_at_head != head_hash => Err(fail(
-            TamperKind::Modified,
-            &last_file,
-            None,
-            Some(head.seq),
-            "the record at the signed head's position is not the one that was signed",
-        )),
-        Some(last) if last > head.seq => Err(fail(
-            TamperKind::Unsigned,
-            &last_file,
-            None,
-            Some(head.seq + 1),
-            format!(
-                "{} records follow the position the signed head names",
-                last - head.seq
-            ),
-        )),
-        _ => Ok(walk.report),
-    }
+    Ok(files)
 }
 
-impl Walk<'_> {
-    fn file(&mut self, path: &Path, index: Option<u64>) -> Result<(), VerifyFailure> {
-        let bytes = fs::read(path)
-            .map_err(|e| fail(TamperKind::Unreadable, path, None, None, e.to_string()))?;
+fn last_path(dir: &Path, files: &[LogFile]) -> PathBuf {
+    files
+        .last()
+        .map_or_else(|| dir.to_owned(), |f| f.path.clone())
+}
+
+impl<'k> Walk<'k> {
+    fn new(key: &'k SigningKey) -> Self {
+        Walk {
+            key,
+            position: None,
+            report: VerifyReport::default(),
+            head_seq: None,
+            hash_at_head: None,
+        }
+    }
+
+    /// Checks where the walk ended against the signed head: the log must reach the head's
+    /// record and that record must be the one signed. Returns how many records follow it.
+    fn against_head(
+        &self,
+        dir: &Path,
+        files: &[LogFile],
+        head: &Head,
+    ) -> Result<u64, VerifyFailure> {
+        let last_file = last_path(dir, files);
+        let last_seq = self.position.as_ref().map(|p| p.next_seq.saturating_sub(1));
+        match last_seq {
+            Some(last) if last < head.seq => Err(fail(
+                TamperKind::Truncated,
+                &last_file,
+                None,
+                Some(last),
+                format!(
+                    "the log ends at record {last} but the signed head names record {}",
+                    head.seq
+                ),
+            )),
+            None => Err(fail(
+                TamperKind::Truncated,
+                dir,
+                None,
+                None,
+                "the log has no records but has a signed head",
+            )),
+            _ if self.hash_at_head != record::parse_hex32(head.hash.as_bytes()) => Err(fail(
+                TamperKind::Modified,
+                &last_file,
+                None,
+                Some(head.seq),
+                "the record at the signed head's position is not the one that was signed",
+            )),
+            Some(last) => Ok(last - head.seq),
+        }
+    }
+
+    /// Walks the records of one file; with `limit`, only its first `limit` bytes.
+    fn file(
+        &mut self,
+        path: &Path,
+        index: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<(), VerifyFailure> {
+        let mut bytes = fs::read(path).map_err(|e| unreadable(path, &e))?;
+        if let Some(limit) = limit {
+            bytes.truncate(limit);
+        }
         self.report.files += 1;
         if bytes.is_empty() {
             return Err(fail(
@@ -424,9 +554,18 @@ impl Walk<'_> {
             if self.head_seq == Some(line.seq) {
                 self.hash_at_head = Some(line.hash);
             }
+            let Some(next_seq) = line.seq.checked_add(1) else {
+                return Err(fail(
+                    TamperKind::Modified,
+                    path,
+                    Some(lineno),
+                    seq,
+                    "the record's sequence number is the largest possible, which no log reaches",
+                ));
+            };
             self.report.records += 1;
             self.position = Some(Position {
-                next_seq: line.seq + 1,
+                next_seq,
                 hash: line.hash,
             });
         }
