@@ -13,7 +13,8 @@
 //! run). Bodies are sanitized and validated; every client IP is rate limited with the seed's
 //! defaults; every request is measured at `/metrics`; uploads and refusals are written to a
 //! hash-chained, signed audit trail in a temporary directory (printed at start, with the command
-//! that verifies it). The service flushes the trail when stopped with Ctrl-C.
+//! that verifies it). The service flushes the trail and writes its final checkpoint when stopped
+//! with Ctrl-C or SIGTERM (`docker stop`, `systemctl stop`).
 //!
 //! ```text
 //! TOKEN=...   # printed at start
@@ -247,20 +248,35 @@ fn demo_stack() -> Stack {
 }
 
 /// A signed file audit trail in a fresh temporary directory, with a key from
-/// `STREAMGATE_AUDIT_KEY` (hex) or, for this demo only, one made for this run.
+/// `STREAMGATE_AUDIT_KEY` (hex) or, for this demo only, one made for this run. Only a key made
+/// here is printed: one the operator supplied stays out of the terminal and its scrollback.
 fn demo_audit_logger(stack: &Stack) -> Result<AuditLogger, String> {
-    let key_hex = std::env::var("STREAMGATE_AUDIT_KEY")
-        .unwrap_or_else(|_| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
+    let (key_hex, generated) = match std::env::var("STREAMGATE_AUDIT_KEY") {
+        Ok(key_hex) => (key_hex, false),
+        Err(_) => (
+            format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+            true,
+        ),
+    };
     let key_bytes =
         hex::decode(key_hex.trim()).map_err(|e| format!("STREAMGATE_AUDIT_KEY is not hex: {e}"))?;
     let key = SigningKey::new(&key_bytes).map_err(|e| e.to_string())?;
     let dir = std::env::temp_dir().join(format!("streamgate-demo-audit-{}", std::process::id()));
     let sink = FileSink::open(FileSinkConfig::new(dir.clone(), key)).map_err(|e| e.to_string())?;
-    println!(
-        "audit trail: {} (verify: STREAMGATE_AUDIT_KEY={key_hex} cargo run -p streamgate-audit -- verify {})",
-        dir.display(),
-        dir.display()
-    );
+    println!("audit trail: {}", dir.display());
+    if generated {
+        println!(
+            "  signed with a key made for this run (STREAMGATE_AUDIT_KEY was not set); verify with:\n  \
+             STREAMGATE_AUDIT_KEY={key_hex} cargo run -p streamgate-audit -- verify {}",
+            dir.display()
+        );
+    } else {
+        println!(
+            "  signed with the key in STREAMGATE_AUDIT_KEY; verify with:\n  \
+             cargo run -p streamgate-audit -- verify {}",
+            dir.display()
+        );
+    }
     Ok(AuditLogger::builder()
         .sink(sink)
         .metrics(stack.layer_metrics())
@@ -303,9 +319,7 @@ async fn main() -> ExitCode {
     println!("  GET  http://{addr}/health/live");
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await;
     if let Some(logger) = stack.audit_logger() {
         logger.shutdown().await;
@@ -316,5 +330,35 @@ async fn main() -> ExitCode {
             eprintln!("upload_service: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` and `systemctl stop` send), so
+/// that either stop flushes the audit queue and writes the final checkpoint.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("upload_service: cannot listen for Ctrl-C: {error}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                eprintln!("upload_service: cannot listen for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }

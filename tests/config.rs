@@ -11,6 +11,20 @@ fn the_example_file_parses() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/streamgate.yaml");
     let config = Config::from_file(path).unwrap();
     assert_eq!(config.monitoring.metrics.service_name, "upload");
+    // Everything else in the file is the default it claims to show.
+    let mut metrics = config.monitoring.metrics.clone();
+    metrics.service_name = streamgate::MetricsConfig::default().service_name;
+    assert_eq!(metrics, streamgate::MetricsConfig::default());
+    #[cfg(feature = "ratelimit")]
+    assert_eq!(
+        config.security.rate_limiting,
+        streamgate::ratelimit::RateLimitConfig::default()
+    );
+    #[cfg(feature = "audit")]
+    assert_eq!(
+        config.security.audit_logging,
+        streamgate::AuditLoggingConfig::default()
+    );
 }
 
 #[test]

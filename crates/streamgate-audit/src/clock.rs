@@ -1,5 +1,6 @@
-//! The audit clock (wall time that follows tokio's clock, so paused-time tests move it) and the
-//! RFC 3339 millisecond timestamps of the records.
+//! The audit clock (the system clock, read again every second, or for tests a wall time that
+//! follows tokio's clock alone, so paused-time tests move it) and the RFC 3339 millisecond
+//! timestamps of the records.
 
 use std::{
     cell::Cell,
@@ -8,12 +9,18 @@ use std::{
 
 use tokio::time::Instant;
 
-/// Wall-clock time derived from tokio's [`Instant`]: a fixed starting time plus the tokio time
-/// elapsed since the clock was made.
+/// How long a reading of the system clock is used before it is read again, in tokio time.
+const SYSTEM_RESYNC: Duration = Duration::from_secs(1);
+
+/// Wall-clock time derived from tokio's [`Instant`]: a reading of a wall clock plus the tokio time
+/// elapsed since.
 ///
-/// In production this is the system clock (read once) advanced by the monotonic clock; in tests
-/// with paused tokio time, `tokio::time::advance` moves it, so rotation by day and retention can be
-/// tested without waiting. Cheap to copy.
+/// [`AuditClock::new`] follows the system clock: it is read again once a second of tokio time has
+/// passed since the last reading (at most once a second per thread, whatever the number of
+/// events), so a correction by NTP or a resumed VM shows within a second. A clock made with
+/// [`AuditClock::starting_at`] follows tokio's clock alone: in tests with paused tokio time,
+/// `tokio::time::advance` moves it, so rotation by day and retention can be tested without
+/// waiting. Cheap to copy.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -24,10 +31,71 @@ use tokio::time::Instant;
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AuditClock {
-    base_system: SystemTime,
-    base_instant: Instant,
-    /// `base_system` in nanoseconds since the Unix epoch (`u64::MAX` when it does not fit).
-    base_nanos: u64,
+    /// The reading of a clock made by [`AuditClock::starting_at`]; `None` for the system clock.
+    fixed: Option<Reading>,
+}
+
+/// A wall-clock time and the tokio instant it was read at.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    system: SystemTime,
+    instant: Instant,
+    /// `system` in nanoseconds since the Unix epoch (`u64::MAX` when it does not fit).
+    nanos: u64,
+}
+
+thread_local! {
+    /// The last reading of the system clock on this thread, shared by every system clock.
+    static SYSTEM_READING: Cell<Option<Reading>> = const { Cell::new(None) };
+}
+
+impl Reading {
+    fn new(system: SystemTime, instant: Instant) -> Self {
+        let nanos = system
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(u64::MAX);
+        Self {
+            system,
+            instant,
+            nanos,
+        }
+    }
+
+    /// A reading of the system clock to convert `instant` with: this thread's last one, unless
+    /// `instant` is more than [`SYSTEM_RESYNC`] after it.
+    fn system(instant: Instant) -> Self {
+        SYSTEM_READING.with(|last| {
+            if let Some(reading) = last.get()
+                && instant
+                    .checked_duration_since(reading.instant)
+                    .is_none_or(|since| since <= SYSTEM_RESYNC)
+            {
+                return reading;
+            }
+            let reading = Reading::new(SystemTime::now(), Instant::now());
+            last.set(Some(reading));
+            reading
+        })
+    }
+
+    fn at(&self, instant: Instant) -> SystemTime {
+        match instant.checked_duration_since(self.instant) {
+            Some(elapsed) => self.system + elapsed,
+            None => self.system - self.instant.duration_since(instant),
+        }
+    }
+
+    fn unix_millis_at(&self, instant: Instant) -> u64 {
+        match instant.checked_duration_since(self.instant) {
+            Some(elapsed) if self.nanos != u64::MAX => {
+                let elapsed = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+                self.nanos.saturating_add(elapsed) / 1_000_000
+            }
+            _ => unix_millis(self.at(instant)),
+        }
+    }
 }
 
 impl Default for AuditClock {
@@ -37,24 +105,18 @@ impl Default for AuditClock {
 }
 
 impl AuditClock {
-    /// A clock that starts at the current system time.
+    /// A clock that follows the system clock (read again at least once a second).
     #[must_use]
     pub fn new() -> Self {
-        Self::starting_at(SystemTime::now())
+        Self { fixed: None }
     }
 
-    /// A clock that reads `start` now and advances with tokio's clock.
+    /// A clock that reads `start` now and then advances with tokio's clock alone, never reading
+    /// the system clock: for tests with paused tokio time.
     #[must_use]
     pub fn starting_at(start: SystemTime) -> Self {
-        let base_nanos = start
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| u64::try_from(d.as_nanos()).ok())
-            .unwrap_or(u64::MAX);
         Self {
-            base_system: start,
-            base_instant: Instant::now(),
-            base_nanos,
+            fixed: Some(Reading::new(start, Instant::now())),
         }
     }
 
@@ -67,24 +129,22 @@ impl AuditClock {
     /// The wall-clock time at tokio instant `instant`.
     #[must_use]
     pub fn at(&self, instant: Instant) -> SystemTime {
-        match instant.checked_duration_since(self.base_instant) {
-            Some(elapsed) => self.base_system + elapsed,
-            None => self.base_system - self.base_instant.duration_since(instant),
+        self.reading(instant).at(instant)
+    }
+
+    fn reading(&self, instant: Instant) -> Reading {
+        match self.fixed {
+            Some(reading) => reading,
+            None => Reading::system(instant),
         }
     }
 }
 
 impl AuditClock {
     /// `unix_millis(self.at(instant))`, in integer arithmetic for the usual case of an instant
-    /// after the clock was made.
+    /// after the clock was read.
     pub(crate) fn unix_millis_at(&self, instant: Instant) -> u64 {
-        match instant.checked_duration_since(self.base_instant) {
-            Some(elapsed) if self.base_nanos != u64::MAX => {
-                let elapsed = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-                self.base_nanos.saturating_add(elapsed) / 1_000_000
-            }
-            _ => unix_millis(self.at(instant)),
-        }
+        self.reading(instant).unix_millis_at(instant)
     }
 }
 
@@ -320,6 +380,44 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         let later = AuditClock::starting_at(UNIX_EPOCH + Duration::from_secs(10));
         assert_eq!(later.unix_millis_at(start), 5_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_system_clock_is_read_again_once_a_second_has_passed() {
+        // Paused tokio time moves while the system clock hardly does, as the monotonic clock
+        // and the system clock part after an NTP step or a VM suspend.
+        let clock = AuditClock::new();
+        let near_system = |time: SystemTime| {
+            let system = SystemTime::now();
+            let gap = system
+                .duration_since(time)
+                .or_else(|_| time.duration_since(system))
+                .unwrap();
+            assert!(
+                gap < Duration::from_secs(60),
+                "{gap:?} from the system clock"
+            );
+        };
+        near_system(clock.now());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        let half = clock.now();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        // Within a second of the last reading, tokio time is followed exactly.
+        assert_eq!(
+            clock.now().duration_since(half).unwrap(),
+            Duration::from_millis(500)
+        );
+        tokio::time::advance(Duration::from_secs(86_400)).await;
+        near_system(clock.now());
+        let at = Instant::now();
+        assert_eq!(clock.unix_millis_at(at), unix_millis(clock.at(at)));
+        // Instants before the last reading are converted from it.
+        let before = at - Duration::from_secs(30);
+        assert_eq!(
+            clock.at(at).duration_since(clock.at(before)).unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(AuditClock::default().at(at), clock.at(at));
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,7 +23,8 @@ pub(crate) struct HttpRecord {
     pub(crate) at: Instant,
     pub(crate) latency: Option<Duration>,
     pub(crate) method: Method,
-    /// The path without the query (`/` when the request had none), copied out of the request.
+    /// The path without the query (`/` when the request had none), copied out of the request,
+    /// with the route parameters the redaction denylist names replaced.
     pub(crate) path: PathText,
     pub(crate) route: RouteCapture,
     pub(crate) request_id: Option<RequestIdText>,

@@ -25,7 +25,7 @@ use crate::{
     http_record::HttpRecord,
     logger::AuditLogger,
     policy::{AuditPolicy, Level, METHOD_SLOTS, PreDecision, method_slot},
-    redact::Redaction,
+    redact::{PathSecrets, Redaction},
 };
 
 /// Records requests into an [`AuditLogger`] by an [`AuditPolicy`].
@@ -67,7 +67,7 @@ impl AuditLayer {
         self
     }
 
-    /// Uses `redaction` for headers and body excerpts.
+    /// Uses `redaction` for headers, body excerpts and path parameters.
     #[must_use]
     pub fn redaction(mut self, redaction: Redaction) -> Self {
         Arc::make_mut(&mut self.config).redaction = redaction;
@@ -85,6 +85,7 @@ impl<S> Layer<S> for AuditLayer {
                 config: self.config.clone(),
                 route: RouteMemo::default(),
                 pre: std::array::from_fn(|_| OnceLock::new()),
+                secrets: OnceLock::new(),
             }),
         }
     }
@@ -106,6 +107,9 @@ pub(crate) struct Scope {
     /// The policy's pre-decision for the memo's route, by method slot, made at its first
     /// request with that method.
     pre: [OnceLock<PreDecision>; METHOD_SLOTS],
+    /// The denied parameters of the memo's route (usually none), found at its first recorded
+    /// request.
+    secrets: OnceLock<Option<PathSecrets>>,
 }
 
 impl Scope {
@@ -122,6 +126,29 @@ impl Scope {
             _ => policy.pre_decide(method, source.as_str()),
         };
         (route, pre)
+    }
+
+    /// The recorded text of `path`, whose route is `source` (`kept` by the request): segments
+    /// holding a parameter the redaction denylist names are replaced. The memo's route is looked
+    /// at once; a path without a route is kept as it is.
+    fn path_text(&self, path: &str, kept: &RouteKept, source: RouteSource<'_>) -> PathText {
+        let redaction = &self.config.redaction;
+        let found;
+        let secrets = match (kept, source) {
+            (_, RouteSource::Unmatched) => None,
+            (RouteKept::Memo, _) => self
+                .secrets
+                .get_or_init(|| PathSecrets::of(source.as_str(), redaction))
+                .as_ref(),
+            _ => {
+                found = PathSecrets::of(source.as_str(), redaction);
+                found.as_ref()
+            }
+        };
+        match secrets {
+            None => PathText::new(path),
+            Some(secrets) => PathText::new(&secrets.redact(path)),
+        }
     }
 }
 
@@ -248,6 +275,11 @@ impl Pending {
         if level == Level::None {
             return None;
         }
+        let path = self.scope.path_text(
+            self.path.as_ref().map_or("/", PathAndQuery::path),
+            &self.route,
+            route,
+        );
         let route = RouteCapture::new(route);
         let extensions = response.extensions();
         let actor = match extensions.get::<SecurityContext>() {
@@ -272,7 +304,7 @@ impl Pending {
             at,
             latency,
             method: std::mem::take(&mut self.method),
-            path: PathText::new(self.path.as_ref().map_or("/", PathAndQuery::path)),
+            path,
             route,
             request_id: self.request_id.take(),
             source_ip: self.source_ip,

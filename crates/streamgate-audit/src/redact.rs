@@ -1,5 +1,6 @@
 //! What never reaches a sink: a header allowlist, and a denylist of key names applied inside
-//! request-body excerpts (JSON and form bodies, even when cut off) and metadata.
+//! request-body excerpts (JSON and form bodies, even when cut off), metadata, and the path
+//! parameters of a route (`/auth/reset/{token}` is recorded as `/auth/reset/[REDACTED]`).
 //!
 //! ```
 //! use serde_json::json;
@@ -290,6 +291,108 @@ impl Redaction {
     }
 }
 
+/// The path segments of one route that hold a parameter the denylist names, found once from
+/// the route's template (`/auth/reset/{token}`, or `:token` and `*rest` from other routers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PathSecrets {
+    /// The indices, in the template split at `/`, of segments holding a denied parameter
+    /// (ascending).
+    segments: Box<[usize]>,
+    /// The index of the template's catch-all segment, if it has one: the path's segments from
+    /// there on are that one parameter.
+    rest: Option<usize>,
+    /// How many segments the template has.
+    len: usize,
+}
+
+impl PathSecrets {
+    /// The denied parameters of `template`; `None` when it has none (the usual route).
+    pub(crate) fn of(template: &str, redaction: &Redaction) -> Option<Self> {
+        let mut segments = Vec::new();
+        let mut rest = None;
+        let mut len = 0;
+        for (i, segment) in template.split('/').enumerate() {
+            len = i + 1;
+            let mut denied = false;
+            for (name, catch_all) in params(segment) {
+                if catch_all {
+                    rest = Some(i);
+                }
+                denied |= redaction.is_denied_key(name);
+            }
+            if denied {
+                segments.push(i);
+            }
+        }
+        (!segments.is_empty()).then(|| Self {
+            segments: segments.into(),
+            rest,
+            len,
+        })
+    }
+
+    /// `path` with every segment holding a denied parameter replaced by [`REDACTED`] (a denied
+    /// catch-all by one marker). A path whose segments do not line up with the template's is
+    /// cut at its first denied segment (or its last segment, when shorter), to fail closed.
+    pub(crate) fn redact(&self, path: &str) -> String {
+        let count = path.split('/').count();
+        let aligned = match self.rest {
+            Some(rest) => count > rest,
+            None => count == self.len,
+        };
+        // From this segment on the path is one marker.
+        let cut = if aligned {
+            self.rest.filter(|rest| self.segments.contains(rest))
+        } else {
+            Some(self.segments[0].min(count - 1))
+        };
+        let mut out = String::with_capacity(path.len());
+        for (i, segment) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            if cut == Some(i) {
+                out.push_str(REDACTED);
+                break;
+            }
+            if self.segments.contains(&i) {
+                out.push_str(REDACTED);
+            } else {
+                out.push_str(segment);
+            }
+        }
+        out
+    }
+}
+
+/// The parameters of one template segment, with whether each is a catch-all: `{name}` and
+/// `{*name}` (axum; `{{` and `}}` are literal braces), or a whole segment `:name` or `*name`.
+fn params(segment: &str) -> impl Iterator<Item = (&str, bool)> {
+    let colon_style = segment
+        .strip_prefix(':')
+        .map(|name| (name, false))
+        .or_else(|| segment.strip_prefix('*').map(|name| (name, true)));
+    let mut braces = segment;
+    let braced = std::iter::from_fn(move || {
+        loop {
+            let open = braces.find('{')?;
+            if braces[open + 1..].starts_with('{') {
+                braces = &braces[open + 2..];
+                continue;
+            }
+            let inner = &braces[open + 1..];
+            let close = inner.find('}')?;
+            braces = &inner[close + 1..];
+            let name = &inner[..close];
+            return Some(match name.strip_prefix('*') {
+                Some(name) => (name, true),
+                None => (name, false),
+            });
+        }
+    });
+    colon_style.into_iter().chain(braced)
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -425,6 +528,66 @@ mod tests {
             assert!(!r.is_denied_key(key), "{key}");
         }
         assert!(r.clone().deny_key("ssn").is_denied_key("user_SSN"));
+    }
+
+    #[test]
+    fn denied_path_parameters_are_redacted_by_their_template() {
+        let r = Redaction::default();
+        let redact = |template: &str, path: &str| {
+            PathSecrets::of(template, &r).map_or_else(|| path.to_owned(), |s| s.redact(path))
+        };
+        for template in [
+            "/items/{id}",
+            "/files/{*path}",
+            "/static",
+            "/{{token}}/x",
+            "/",
+        ] {
+            assert_eq!(PathSecrets::of(template, &r), None, "{template}");
+        }
+        assert_eq!(
+            redact("/auth/reset/{token}", "/auth/reset/S3CR3T"),
+            "/auth/reset/[REDACTED]"
+        );
+        assert_eq!(
+            redact(
+                "/users/{id}/keys/{api_key}/rotate",
+                "/users/7/keys/S3CR3T/rotate"
+            ),
+            "/users/7/keys/[REDACTED]/rotate"
+        );
+        assert_eq!(
+            redact("/s/{session_id}.json", "/s/S3CR3T.json"),
+            "/s/[REDACTED]"
+        );
+        assert_eq!(redact("/t/:token/x", "/t/S3CR3T/x"), "/t/[REDACTED]/x");
+        assert_eq!(
+            redact("/{secret}/files/{*rest}", "/S3CR3T/files/a/b"),
+            "/[REDACTED]/files/a/b"
+        );
+        assert_eq!(
+            redact("/share/{*token}", "/share/S3/CR/3T"),
+            "/share/[REDACTED]"
+        );
+        assert_eq!(
+            redact("/share/*token", "/share/S3/CR3T"),
+            "/share/[REDACTED]"
+        );
+        // A path that does not line up with its template is cut at the first denied segment.
+        assert_eq!(
+            redact("/auth/reset/{token}", "/auth/reset/S3CR3T/"),
+            "/auth/reset/[REDACTED]"
+        );
+        assert_eq!(
+            redact("/auth/reset/{token}/x", "/auth/S3CR3T"),
+            "/auth/[REDACTED]"
+        );
+        assert_eq!(
+            PathSecrets::of("/pin/{pin}", &r.clone().deny_key("pin"))
+                .unwrap()
+                .redact("/pin/1234"),
+            "/pin/[REDACTED]"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::{
     Router,
     body::{Body, Bytes},
     extract::connect_info::MockConnectInfo,
-    routing::post,
+    routing::{get, post},
 };
 use http::Request;
 use serde_json::json;
@@ -81,6 +81,46 @@ async fn credentials_in_headers_and_body_never_reach_the_log() {
     assert_eq!(excerpt["password"], "[REDACTED]");
     assert_eq!(excerpt["profile"]["api_key"], "[REDACTED]");
     assert_eq!(excerpt["profile"]["refresh_token"], "[REDACTED]");
+    verify_path(dir.path(), &common::key()).unwrap();
+}
+
+#[tokio::test]
+async fn tokens_in_the_path_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = AuditLogger::builder()
+        .sink(common::file_sink(dir.path()))
+        .start();
+    let app = Router::new()
+        .route("/auth/reset/{token}", get(|| async { "reset" }))
+        .route("/auth/users/{id}/keys/{api_key}", get(|| async { "key" }))
+        .layer(AuditLayer::new(logger.clone()))
+        .layer(MockConnectInfo(SocketAddr::from(([203, 0, 113, 9], 4000))));
+    for uri in [
+        "/auth/reset/SECRET-RESET-TOKEN-123?token=QUERY-SECRET-456",
+        "/auth/reset/SECRET-RESET-TOKEN-789",
+        "/auth/users/user-42/keys/SECRET-API-KEY-000",
+    ] {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    logger.shutdown().await;
+
+    let raw: String = common::log_lines(dir.path()).join("\n");
+    for secret in ["SECRET", "QUERY-SECRET-456"] {
+        assert!(!raw.contains(secret), "{secret} leaked into the log");
+    }
+    let events = common::events(dir.path());
+    let resources: Vec<_> = events.iter().map(|e| e["resource"].clone()).collect();
+    assert_eq!(
+        resources,
+        [
+            "/auth/reset/[REDACTED]",
+            "/auth/reset/[REDACTED]",
+            "/auth/users/user-42/keys/[REDACTED]"
+        ]
+    );
+    assert_eq!(events[2]["route"], "/auth/users/{id}/keys/{api_key}");
     verify_path(dir.path(), &common::key()).unwrap();
 }
 

@@ -199,6 +199,31 @@ async fn queries_by_actor_and_type_answer_in_time_order() {
     logger.shutdown().await;
 }
 
+/// A slow request is stamped when it arrived but written when it ended, after newer events: a
+/// limited query still answers the oldest matches.
+#[tokio::test]
+async fn a_limited_query_answers_the_oldest_matches_whatever_the_write_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = logger(dir.path(), AuditClock::new());
+    let now = logger.clock().now();
+    for (resource, age) in [("newest", 0), ("slow", 5), ("newer", 1), ("oldest", 9)] {
+        let at = now - Duration::from_secs(age);
+        let event = AuditEvent::new(at, "t", Actor::user("u"), "a", resource, Outcome::Success);
+        logger.record(event).await.unwrap();
+    }
+    let all = now - Duration::from_secs(60)..now + Duration::from_secs(60);
+    let resources = |events: Vec<AuditEvent>| -> Vec<String> {
+        events.into_iter().map(|e| e.resource).collect()
+    };
+    let one = logger.events_by_actor("u", all.clone(), 1).await.unwrap();
+    assert_eq!(resources(one), ["oldest"]);
+    let two = logger.events_by_type("t", all.clone(), 2).await.unwrap();
+    assert_eq!(resources(two), ["oldest", "slow"]);
+    let every = logger.events_by_actor("u", all, 10).await.unwrap();
+    assert_eq!(resources(every), ["oldest", "slow", "newer", "newest"]);
+    logger.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_head_follows_on_flush_or_when_its_interval_has_passed() {
     let dir = tempfile::tempdir().unwrap();
