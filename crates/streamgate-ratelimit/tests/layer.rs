@@ -275,6 +275,46 @@ fn invalid_configurations_are_reported() {
     assert!(error.to_string().contains("twice"), "{error}");
 }
 
+#[test]
+fn route_cost_above_a_burst_is_refused() {
+    let error = RateLimitLayer::builder()
+        .policy(Policy::new("per-ip", Quota::per_second(1).burst(5)))
+        .route_cost("/upload", 10)
+        .build()
+        .unwrap_err();
+    let message = error.to_string();
+    for part in ["\"/upload\"", "10", "\"per-ip\"", "burst of 5"] {
+        assert!(message.contains(part), "{part} missing from: {message}");
+    }
+    // Only the policies on the route count: a route-scoped policy elsewhere does not.
+    let layer = RateLimitLayer::builder()
+        .policy(Policy::new("per-ip", Quota::per_second(1).burst(20)))
+        .route_policy("/login", Policy::new("login", Quota::per_minute(3)))
+        .route_cost("/upload", 10)
+        .build();
+    assert!(layer.is_ok());
+    // An exempt route is never charged.
+    let layer = RateLimitLayer::builder()
+        .policy(Policy::new("per-ip", Quota::per_second(1).burst(5)))
+        .route_cost("/upload", 10)
+        .exempt_route("/upload")
+        .build();
+    assert!(layer.is_ok());
+
+    let config: streamgate_ratelimit::RateLimitConfig = serde_json::from_value(serde_json::json!({
+        "capacity": 100,
+        "refill_rate": 10,
+        "policies": { "uploads": { "capacity": 3, "refill_rate": 1, "per": "1m" } },
+        "routes": { "/upload": { "policies": ["uploads"], "cost": 4 } }
+    }))
+    .unwrap();
+    let error = config.builder().unwrap().build().unwrap_err();
+    let message = error.to_string();
+    for part in ["\"/upload\"", "costs 4", "\"uploads\"", "burst of 3"] {
+        assert!(message.contains(part), "{part} missing from: {message}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn config_maps_route_templates_to_named_policies() {
     let config: streamgate_ratelimit::RateLimitConfig = serde_json::from_value(serde_json::json!({
