@@ -91,8 +91,12 @@ impl Default for MetricsConfig {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct SecurityConfig {
-    /// Networks (CIDR or single addresses) whose forwarding headers are believed.
+    /// Networks (CIDR or single addresses) whose forwarding header is believed.
     pub trusted_proxies: Vec<String>,
+    /// The one header the trusted proxies write the client's address to: `x-forwarded-for`
+    /// (the default; nginx, AWS ALB, most load balancers) or `forwarded` (RFC 7239). The other
+    /// header is never read, so a client cannot forge it through a proxy that passes it on.
+    pub forwarded_header: streamgate_core::ForwardingHeader,
     /// `security.auth`: credential sources (JWT, API keys, gateway headers), roles and the
     /// per-route policy table. Absent: no security context layer.
     #[cfg(feature = "security")]
@@ -420,6 +424,26 @@ mod tests {
             error.message().contains("unknown field `servise`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn forwarded_header_defaults_to_x_forwarded_for() {
+        use streamgate_core::ForwardingHeader;
+        let config = Config::from_yaml_str("s.yaml", "security:\n  trusted_proxies: []\n").unwrap();
+        assert_eq!(
+            config.security.forwarded_header,
+            ForwardingHeader::XForwardedFor
+        );
+        let text =
+            "security:\n  trusted_proxies: [\"10.0.0.0/8\"]\n  forwarded_header: forwarded\n";
+        let config = Config::from_yaml_str("s.yaml", text).unwrap();
+        assert_eq!(
+            config.security.forwarded_header,
+            ForwardingHeader::Forwarded
+        );
+        let text = "security:\n  forwarded_header: x-real-ip\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert_eq!(error.line(), Some(2), "{error}");
     }
 
     #[test]

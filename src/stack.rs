@@ -108,7 +108,8 @@ impl Stack {
     /// not a network, a zero metrics window).
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let trusted = TrustedProxies::parse(&config.security.trusted_proxies)
-            .map_err(|e| ConfigError::new("config", format!("security.trusted_proxies: {e}")))?;
+            .map_err(|e| ConfigError::new("config", format!("security.trusted_proxies: {e}")))?
+            .with_header(config.security.forwarded_header);
         let metrics = &config.monitoring.metrics;
         let stack =
             Self::without_rate_limits(metrics.service_name.clone()).trusted_proxies(trusted);
@@ -171,7 +172,8 @@ impl Stack {
         Ok(stack)
     }
 
-    /// The proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// The proxies whose forwarding header ([`TrustedProxies::header`], `X-Forwarded-For` by
+    /// default) is believed.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
         self

@@ -76,10 +76,52 @@ security:
         forwarded.body, "203.0.113.9",
         "the loopback proxy is trusted"
     );
+    // The proxy appends to X-Forwarded-For; a `Forwarded` it passed on is the client's own.
+    let forged = served
+        .send(
+            http::Request::get("/ip")
+                .header("forwarded", "for=198.51.100.66")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(forged.body, "203.0.113.9", "`Forwarded` is not read");
 
     let text = served.get("/metrics").await.body;
     assert!(text.contains(r#"service_name="catalog""#), "{text}");
     assert!(!text.contains(r#"http_route="/internal""#), "{text}");
+}
+
+#[tokio::test]
+async fn forwarded_header_setting_picks_the_header_read() {
+    let text = r#"
+security:
+  trusted_proxies: ["127.0.0.1"]
+  forwarded_header: forwarded
+"#;
+    let config = Config::from_yaml_str("rfc7239.yaml", text).unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let routes =
+        Router::new().route(
+            "/ip",
+            get(
+                |streamgate::core::ClientIp(ip): streamgate::core::ClientIp| async move {
+                    ip.to_string()
+                },
+            ),
+        );
+    let served = Served::start(stack.apply(routes)).await;
+    let response = served
+        .send(
+            http::Request::get("/ip")
+                .header("forwarded", "for=198.51.100.66")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.body, "198.51.100.66");
 }
 
 #[tokio::test]

@@ -55,13 +55,88 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
-/// The networks whose connections are trusted to report the client's address in
-/// `X-Forwarded-For` or `Forwarded`.
+/// The networks whose connections are trusted to report the client's address, and the one
+/// header they report it in ([`ForwardingHeader`], `X-Forwarded-For` unless set otherwise).
 ///
 /// Cheap to clone. The empty list (the default) trusts no one: the peer address is the client.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies {
     networks: Arc<[IpNet]>,
+    header: ForwardingHeader,
+}
+
+/// The header in which trusted proxies report the client's address.
+///
+/// Only this header is read; the other is ignored, whatever it says. A proxy appends the address
+/// it saw to the header it writes and passes every other header through untouched, so reading a
+/// header the proxy does not write lets the client choose its own address: nginx
+/// (`$proxy_add_x_forwarded_for`) and AWS ALB append to `X-Forwarded-For` and forward a client's
+/// `Forwarded` header as it came. Pick [`Forwarded`](Self::Forwarded) only when every trusted
+/// proxy appends to `Forwarded`.
+///
+/// Deserializes from `x-forwarded-for` or `forwarded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (the default).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+impl ForwardingHeader {
+    /// The header's name as written in configuration: `x-forwarded-for` or `forwarded`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl fmt::Display for ForwardingHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A forwarding header name that is neither `x-forwarded-for` nor `forwarded`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidForwardingHeader {
+    name: String,
+}
+
+impl fmt::Display for InvalidForwardingHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a forwarding header (expected `x-forwarded-for` or `forwarded`)",
+            self.name
+        )
+    }
+}
+
+impl std::error::Error for InvalidForwardingHeader {}
+
+impl std::str::FromStr for ForwardingHeader {
+    type Err = InvalidForwardingHeader;
+
+    /// Parses `x-forwarded-for` or `forwarded`, in any case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            Ok(Self::XForwardedFor)
+        } else if name.eq_ignore_ascii_case("forwarded") {
+            Ok(Self::Forwarded)
+        } else {
+            Err(InvalidForwardingHeader {
+                name: name.to_owned(),
+            })
+        }
+    }
 }
 
 /// A trusted-proxy entry that is neither an IP address nor a CIDR network.
@@ -94,7 +169,22 @@ impl TrustedProxies {
     pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
         Self {
             networks: networks.into_iter().collect(),
+            header: ForwardingHeader::default(),
         }
+    }
+
+    /// Reads the client's address from `header` instead of `X-Forwarded-For`; the other
+    /// forwarding header is then ignored. See [`ForwardingHeader`] for which to pick.
+    #[must_use]
+    pub fn with_header(mut self, header: ForwardingHeader) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// The header the client's address is read from.
+    #[must_use]
+    pub fn header(&self) -> ForwardingHeader {
+        self.header
     }
 
     /// Parses networks written as CIDR (`10.0.0.0/8`, `fd00::/8`) or single addresses.
@@ -137,8 +227,9 @@ impl ClientIp {
     /// Resolves the client address of a request that arrived from `peer`.
     ///
     /// From an untrusted peer, forwarding headers are ignored and the peer is the client. From a
-    /// trusted proxy, the hops of `Forwarded` (when present) or else `X-Forwarded-For` are read
-    /// from the right, skipping trusted addresses; the first untrusted hop is the client. A hop
+    /// trusted proxy, the hops of the one header the proxies write ([`TrustedProxies::header`],
+    /// `X-Forwarded-For` by default; the other header is never read) are walked from the right,
+    /// skipping trusted addresses; the first untrusted hop is the client. A hop
     /// that is not an address (`unknown`, an obfuscated name, garbage) ends the walk at the last
     /// trusted hop; when every hop is trusted, the leftmost is the client.
     #[must_use]
@@ -148,7 +239,7 @@ impl ClientIp {
             return Self(peer);
         }
         let mut nearest = peer;
-        let mut walk = |hop: Option<IpAddr>| -> Option<IpAddr> {
+        let walk = |hop: Option<IpAddr>| -> Option<IpAddr> {
             match hop {
                 Some(ip) if trusted.contains(ip) => {
                     nearest = ip;
@@ -158,10 +249,9 @@ impl ClientIp {
                 None => Some(nearest),
             }
         };
-        let found = if headers.contains_key(http::header::FORWARDED) {
-            forwarded_hops(headers).rev().find_map(&mut walk)
-        } else {
-            x_forwarded_for_hops(headers).rev().find_map(walk)
+        let found = match trusted.header {
+            ForwardingHeader::XForwardedFor => x_forwarded_for_hops(headers).rev().find_map(walk),
+            ForwardingHeader::Forwarded => forwarded_hops(headers).rev().find_map(walk),
         };
         Self(found.unwrap_or(nearest))
     }
@@ -408,31 +498,68 @@ mod tests {
         assert_eq!(resolved.0, ip("10.0.0.2"));
     }
 
+    fn forwarded_proxies() -> TrustedProxies {
+        proxies().with_header(ForwardingHeader::Forwarded)
+    }
+
     #[test]
     fn forwarded_with_ipv6_and_ports() {
         let h = headers(&[(
             "forwarded",
             r#"for=192.0.2.43:4711, For="[2001:db8:cafe::17]:4711";proto=https;by=10.0.0.1, for="[fd00::3]""#,
         )]);
-        let resolved = ClientIp::resolve(&h, ip("fd00::1"), &proxies());
+        let resolved = ClientIp::resolve(&h, ip("fd00::1"), &forwarded_proxies());
         assert_eq!(resolved.0, ip("2001:db8:cafe::17"));
     }
 
     #[test]
-    fn forwarded_is_preferred_over_x_forwarded_for() {
+    fn forged_forwarded_is_ignored_by_default() {
+        // An nginx or ALB proxy appended the real client to X-Forwarded-For and passed the
+        // client's own `Forwarded` through.
         let h = headers(&[
             ("forwarded", "for=192.0.2.60;proto=http"),
             ("x-forwarded-for", "198.51.100.1"),
         ]);
         let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("198.51.100.1"));
+        // Without X-Forwarded-For the proxy is the client; `Forwarded` still is not read.
+        let h = headers(&[("forwarded", "for=192.0.2.60")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn forwarded_when_configured_and_x_forwarded_for_ignored() {
+        let h = headers(&[
+            ("forwarded", "for=192.0.2.60;proto=http"),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies());
         assert_eq!(resolved.0, ip("192.0.2.60"));
+        let h = headers(&[("x-forwarded-for", "198.51.100.1")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies());
+        assert_eq!(resolved.0, ip("10.0.0.1"));
     }
 
     #[test]
     fn forwarded_unknown_node_stops_the_walk() {
         let h = headers(&[("forwarded", "for=unknown, for=10.0.0.7")]);
-        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies());
         assert_eq!(resolved.0, ip("10.0.0.7"));
+    }
+
+    #[test]
+    fn forwarding_header_parses_its_names() {
+        assert_eq!(
+            "X-Forwarded-For".parse::<ForwardingHeader>(),
+            Ok(ForwardingHeader::XForwardedFor)
+        );
+        assert_eq!(
+            "forwarded".parse::<ForwardingHeader>(),
+            Ok(ForwardingHeader::Forwarded)
+        );
+        let err = "x-real-ip".parse::<ForwardingHeader>().unwrap_err();
+        assert!(err.to_string().contains("`x-real-ip`"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - [`Problem`]: RFC 9457 `application/problem+json` error responses, the one error body of
 //!   every layer.
 //! - [`ClientIp`], [`TrustedProxies`], [`ClientIpLayer`]: the client address, resolved from the
-//!   connection and, behind trusted proxies, from `X-Forwarded-For` / `Forwarded`.
+//!   connection and, behind trusted proxies, from the one [`ForwardingHeader`] they write
+//!   (`X-Forwarded-For` by default, or RFC 7239 `Forwarded`).
 //! - [`SecurityContext`]: the authenticated principal that the security layer leaves for the others.
 //! - [`EthAddress`]: Ethereum addresses with EIP-55 checksums.
 //! - [`route_label`]: the matched route template or `unmatched`, for labels and policies.
@@ -44,8 +45,8 @@ pub mod security_context;
 pub use audit_reason::AuditReason;
 #[doc(inline)]
 pub use client_ip::{
-    ClientIp, ClientIpLayer, ClientIpService, InvalidNetwork, MissingPeerAddr, PeerAddr,
-    TrustedProxies, client_ip, peer_addr,
+    ClientIp, ClientIpLayer, ClientIpService, ForwardingHeader, InvalidForwardingHeader,
+    InvalidNetwork, MissingPeerAddr, PeerAddr, TrustedProxies, client_ip, peer_addr,
 };
 #[doc(inline)]
 pub use eth_address::{EthAddress, EthAddressError};

@@ -132,7 +132,8 @@ fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duratio
 pub struct RouteConfig {
     /// Named policies applied on top of the default one.
     pub policies: Vec<String>,
-    /// Quota units a request costs (default 1).
+    /// Quota units a request costs (default 1); at most the capacity of every policy on the
+    /// route, or building the layer fails.
     pub cost: Option<u32>,
     /// Never limited.
     pub exempt: bool,

@@ -314,6 +314,22 @@ impl KeyExtractor {
     }
 
     /// The value of an API-key header, hashed; else the client IP.
+    ///
+    /// # Security
+    ///
+    /// The header is keyed as the client sent it, before (or without) any check that the key
+    /// is valid. A client that sends a different made-up value on every request gets a fresh
+    /// bucket every time and is never limited; each such value also takes a slot in the store's
+    /// key table, so a flood of them fills it and sends new clients to the shared overflow
+    /// bucket. Do not use this extractor as the only limit on a client. Either:
+    ///
+    /// - key by the authenticated principal instead: place the layer inside the security layer
+    ///   (which checks API keys with `streamgate_security::ApiKeys` and puts the key's
+    ///   `SecurityContext` in the request) and use [`KeyExtractor::user_or_ip`] (`key: user` in
+    ///   the configuration); only keys the server issued then get a bucket of their own, and an
+    ///   unknown key is refused by the security layer; or
+    /// - also apply a [`KeyExtractor::ip`] policy (in the same layer or an outer one), so that
+    ///   rotating the header does not escape the per-address limit.
     #[must_use]
     pub fn api_key(header: HeaderName) -> Self {
         Self::with_kind(ExtractorKind::ApiKey(header))

@@ -251,7 +251,9 @@ impl RateLimitLayerBuilder {
         self
     }
 
-    /// How many quota units a request to `route` costs (default 1).
+    /// How many quota units a request to `route` costs (default 1). [`build`](Self::build)
+    /// refuses a cost above the burst of a policy that applies to the route, as such a request
+    /// could never pass.
     pub fn route_cost(mut self, route: impl Into<String>, cost: u32) -> Self {
         self.costs.push((route.into(), cost));
         self
@@ -324,7 +326,8 @@ impl RateLimitLayerBuilder {
     ///
     /// # Errors
     /// When no policy is given, a policy name is invalid or used twice, a route uses an
-    /// undefined policy, a cost is zero, or the in-memory store's cap is zero.
+    /// undefined policy, a cost is zero or larger than the burst of a policy on its route, or
+    /// the in-memory store's cap is zero.
     pub fn build(self) -> Result<RateLimitLayer, RateLimitConfigError> {
         if self.policies.is_empty() {
             return Err(RateLimitConfigError::new(
@@ -448,6 +451,20 @@ impl RateLimitLayerBuilder {
                 )));
             }
             let exempt = self.exempt_routes.iter().any(|r| r == route);
+            if !exempt
+                && let Some(policy) = members
+                    .iter()
+                    .map(|&index| &policies[index])
+                    .find(|policy| cost > policy.quota.burst_size())
+            {
+                return Err(RateLimitConfigError::new(format!(
+                    "route {route:?} costs {cost} units, more than the burst of {} of rate-limit \
+                     policy {:?}, so no request to it could ever pass; lower the cost or raise \
+                     the burst",
+                    policy.quota.burst_size(),
+                    &*policy.name,
+                )));
+            }
             routes.insert(route.into(), plans.len());
             plans.push(plan(&policies, members, cost, exempt)?);
         }

@@ -50,7 +50,8 @@
 //!   and `RateLimit-Policy: "<policy>";q=<burst>;w=<s>` (draft-ietf-httpapi-ratelimit-headers-11;
 //!   `w` is the time to refill the burst from empty). A 429 adds `Retry-After` in whole seconds
 //!   (at least 1), a problem+json body with `violated-policies`, and [`RateLimited`] in its
-//!   extensions for the audit layer.
+//!   extensions for the audit layer. An outer layer keeps what an inner one wrote: it adds its
+//!   policies as further field lines of the same Lists and leaves the inner 429's `Retry-After`.
 //! - [`RateLimitStore`]: where state lives. [`MemoryStore`] (the default) never tracks more than
 //!   its cap of keys; see its docs for what happens when it is full.
 //!

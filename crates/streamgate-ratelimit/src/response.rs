@@ -131,18 +131,42 @@ pub(crate) struct RateHeaders {
 }
 
 impl RateHeaders {
+    /// Adds the headers to a response, keeping what a rate-limit layer nested inside this one
+    /// already wrote there.
+    ///
+    /// `RateLimit` and `RateLimit-Policy` are structured-field Lists, so several field lines
+    /// combine into one list (RFC 9110 section 5.3): this layer's policies are appended as
+    /// another line after the inner layer's. The legacy `X-RateLimit-*` triple names a single
+    /// policy, the tightest; the inner layer's stays when it has no more units left than this
+    /// layer's. `Retry-After` is never touched here, so an inner layer's 429 keeps its own.
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        // `append` on a name the map does not hold is the same single insert as `insert`.
         if let Some(value) = self.ratelimit {
-            headers.insert(RATELIMIT.clone(), value);
+            headers.append(RATELIMIT.clone(), value);
         }
-        headers.insert(RATELIMIT_POLICY.clone(), self.policy);
+        headers.append(RATELIMIT_POLICY.clone(), self.policy);
         if let Some(legacy) = self.legacy {
             let [limit, remaining, reset] = *legacy;
+            if let Some(inner) = headers.get(&X_RATELIMIT_REMAINING)
+                && units(inner) <= units(&remaining)
+            {
+                return;
+            }
             headers.insert(X_RATELIMIT_LIMIT.clone(), limit);
             headers.insert(X_RATELIMIT_REMAINING.clone(), remaining);
             headers.insert(X_RATELIMIT_RESET.clone(), reset);
         }
     }
+}
+
+/// The number in an `X-RateLimit-Remaining` value; one that is not a number counts as none left,
+/// so it is kept rather than replaced.
+fn units(value: &HeaderValue) -> u64 {
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Legacy headers from the tightest decision (fewest units left).

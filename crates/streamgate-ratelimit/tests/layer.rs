@@ -275,6 +275,46 @@ fn invalid_configurations_are_reported() {
     assert!(error.to_string().contains("twice"), "{error}");
 }
 
+#[test]
+fn route_cost_above_a_burst_is_refused() {
+    let error = RateLimitLayer::builder()
+        .policy(Policy::new("per-ip", Quota::per_second(1).burst(5)))
+        .route_cost("/upload", 10)
+        .build()
+        .unwrap_err();
+    let message = error.to_string();
+    for part in ["\"/upload\"", "10", "\"per-ip\"", "burst of 5"] {
+        assert!(message.contains(part), "{part} missing from: {message}");
+    }
+    // Only the policies on the route count: a route-scoped policy elsewhere does not.
+    let layer = RateLimitLayer::builder()
+        .policy(Policy::new("per-ip", Quota::per_second(1).burst(20)))
+        .route_policy("/login", Policy::new("login", Quota::per_minute(3)))
+        .route_cost("/upload", 10)
+        .build();
+    assert!(layer.is_ok());
+    // An exempt route is never charged.
+    let layer = RateLimitLayer::builder()
+        .policy(Policy::new("per-ip", Quota::per_second(1).burst(5)))
+        .route_cost("/upload", 10)
+        .exempt_route("/upload")
+        .build();
+    assert!(layer.is_ok());
+
+    let config: streamgate_ratelimit::RateLimitConfig = serde_json::from_value(serde_json::json!({
+        "capacity": 100,
+        "refill_rate": 10,
+        "policies": { "uploads": { "capacity": 3, "refill_rate": 1, "per": "1m" } },
+        "routes": { "/upload": { "policies": ["uploads"], "cost": 4 } }
+    }))
+    .unwrap();
+    let error = config.builder().unwrap().build().unwrap_err();
+    let message = error.to_string();
+    for part in ["\"/upload\"", "costs 4", "\"uploads\"", "burst of 3"] {
+        assert!(message.contains(part), "{part} missing from: {message}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn config_maps_route_templates_to_named_policies() {
     let config: streamgate_ratelimit::RateLimitConfig = serde_json::from_value(serde_json::json!({
@@ -305,4 +345,77 @@ async fn config_maps_route_templates_to_named_policies() {
     let health = app.oneshot(get_from("/health", "192.0.2.6")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert!(health.headers().get("ratelimit").is_none());
+}
+
+/// The facade stacks two layers (IP-keyed outside, user-keyed inside): the outer one adds its
+/// policies to what the inner one wrote instead of replacing it.
+#[tokio::test(start_paused = true)]
+async fn stacked_layers_keep_each_others_headers() {
+    let outer = RateLimitLayer::builder()
+        .policy(Policy::new("default", Quota::per_second(100).burst(1000)))
+        .legacy_headers(true)
+        .build()
+        .unwrap();
+    let inner = RateLimitLayer::builder()
+        .policy(Policy::new("daily", Quota::per_day(2)))
+        .legacy_headers(true)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .layer(inner)
+        .layer(outer);
+    let lines = |response: &http::Response<axum::body::Body>, name: &str| -> Vec<String> {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let first = app
+        .clone()
+        .oneshot(get_from("/items/1", "192.0.2.11"))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let ratelimit = lines(&first, "ratelimit");
+    assert_eq!(ratelimit.len(), 2, "{ratelimit:?}");
+    assert!(ratelimit[0].starts_with("\"daily\";r=1;"), "{ratelimit:?}");
+    assert!(
+        ratelimit[1].starts_with("\"default\";r=999;"),
+        "{ratelimit:?}"
+    );
+    assert_eq!(
+        lines(&first, "ratelimit-policy"),
+        ["\"daily\";q=2;w=86400", "\"default\";q=1000;w=10"]
+    );
+    // The legacy triple names one policy: the tighter one, the inner here.
+    assert_eq!(header(&first, "x-ratelimit-limit"), "2");
+    assert_eq!(header(&first, "x-ratelimit-remaining"), "1");
+
+    app.clone()
+        .oneshot(get_from("/items/1", "192.0.2.11"))
+        .await
+        .unwrap();
+    let limited = app
+        .oneshot(get_from("/items/1", "192.0.2.11"))
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&limited, "retry-after"), "43200");
+    assert_eq!(limited.headers().get_all("retry-after").iter().count(), 1);
+    let ratelimit = lines(&limited, "ratelimit");
+    assert_eq!(ratelimit.len(), 2, "{ratelimit:?}");
+    assert!(ratelimit[0].starts_with("\"daily\";r=0;"), "{ratelimit:?}");
+    assert!(
+        ratelimit[1].starts_with("\"default\";r=997;"),
+        "{ratelimit:?}"
+    );
+    assert_eq!(header(&limited, "x-ratelimit-remaining"), "0");
+    assert_eq!(
+        limited.extensions().get::<RateLimited>().unwrap().policy(),
+        "daily"
+    );
 }

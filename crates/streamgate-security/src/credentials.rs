@@ -62,12 +62,14 @@ pub(crate) fn same_origin<B>(request: &Request<B>) -> bool {
         .is_some_and(|(_, authority)| authority == host)
 }
 
-/// Whether the query string carries an OAuth-style token (`access_token=`), which is refused.
+/// Whether the query string carries a bearer token as RFC 6750 section 2.3 names it
+/// (`access_token=`), which is refused. Other names (`token`, `code`) belong to the application:
+/// an e-mail verification link's `?token=` is not a credential.
 pub(crate) fn token_in_query(uri: &Uri) -> bool {
     uri.query().is_some_and(|query| {
         query.split('&').any(|pair| {
             let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-            key.eq_ignore_ascii_case("access_token") || key.eq_ignore_ascii_case("token")
+            key.eq_ignore_ascii_case("access_token")
         })
     })
 }
@@ -128,6 +130,8 @@ mod tests {
     #[test]
     fn query_tokens_are_noticed() {
         assert!(token_in_query(&"/a?access_token=x".parse().unwrap()));
+        assert!(token_in_query(&"/a?page=2&Access_Token=x".parse().unwrap()));
         assert!(!token_in_query(&"/a?page=2".parse().unwrap()));
+        assert!(!token_in_query(&"/verify-email?token=x".parse().unwrap()));
     }
 }

@@ -92,7 +92,8 @@ impl SecurityContextLayerBuilder {
     /// A cookie is sent by the browser on its own, so a cookie-borne token is accepted on an
     /// unsafe method (POST, PUT, ...) only when the request is same-origin: `Sec-Fetch-Site` is
     /// `same-origin` or `none`, or `Origin` names the request's host (Go 1.25's
-    /// `CrossOriginProtection` scheme, like tower-http's CSRF layer). Cross-site requests get 403.
+    /// `CrossOriginProtection` scheme, like tower-http's CSRF layer). Cross-site requests get 403
+    /// with a problem+json body (reason `csrf_rejected`) and no `WWW-Authenticate` challenge.
     pub fn jwt_with_cookie(mut self, auth: JwtAuth, name: impl Into<String>) -> Self {
         self.sources.push(Source::Jwt {
             auth,

@@ -6,26 +6,34 @@ use axum_core::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header::WWW_AUTHENTICATE};
 use streamgate_core::{AuditReason, Problem};
 
-use crate::{AuthDecision, Decision};
+use crate::{AuthDecision, AuthReason, Decision};
 
 /// Builds the refusal for `decision`; `token_given` adds `error="invalid_token"` to a 401.
+///
+/// A CSRF refusal is a 403 without a challenge: the credential is fine and has every scope it
+/// needs, the request just came from another site, so `insufficient_scope` would mislead.
 pub(crate) fn refusal(decision: AuthDecision, token_given: bool) -> Response {
     let reason = decision.reason;
     let (status, title, challenge) = match reason.decision() {
+        Decision::Forbidden if reason == AuthReason::CsrfRejected => {
+            (StatusCode::FORBIDDEN, "Forbidden", None)
+        }
         Decision::Forbidden => (
             StatusCode::FORBIDDEN,
             "Forbidden",
-            HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+            Some(HeaderValue::from_static(
+                "Bearer error=\"insufficient_scope\"",
+            )),
         ),
         _ if token_given => (
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
         ),
         _ => (
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            HeaderValue::from_static("Bearer"),
+            Some(HeaderValue::from_static("Bearer")),
         ),
     };
     let mut response = Problem::new(status)
@@ -33,7 +41,9 @@ pub(crate) fn refusal(decision: AuthDecision, token_given: bool) -> Response {
         .with_detail(reason.description())
         .with_member("reason", reason.as_str())
         .into_response();
-    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    if let Some(challenge) = challenge {
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
     let extensions = response.extensions_mut();
     extensions.insert(decision);
     extensions.insert(AuditReason::new(reason.as_str()));
@@ -43,7 +53,7 @@ pub(crate) fn refusal(decision: AuthDecision, token_given: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuthReason, AuthSource};
+    use crate::AuthSource;
 
     #[test]
     fn forbidden_says_insufficient_scope() {
@@ -59,6 +69,20 @@ mod tests {
         assert_eq!(
             response.extensions().get::<AuditReason>(),
             Some(&AuditReason::new("missing_role"))
+        );
+    }
+
+    #[test]
+    fn csrf_refusal_has_no_challenge() {
+        let response = refusal(
+            AuthDecision::new(AuthSource::Jwt, AuthReason::CsrfRejected),
+            true,
+        );
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(
+            response.headers()[http::header::CONTENT_TYPE],
+            streamgate_core::PROBLEM_JSON
         );
     }
 

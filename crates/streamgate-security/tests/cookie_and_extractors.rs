@@ -93,6 +93,9 @@ async fn cookie_token_needs_a_same_origin_request_for_unsafe_methods() {
         response.extensions().get::<AuthDecision>().unwrap().reason,
         AuthReason::CsrfRejected
     );
+    // Not a scope problem: no challenge, the problem+json body says why.
+    assert!(response.headers().get("www-authenticate").is_none());
+    assert_eq!(body_json(response).await["reason"], "csrf_rejected");
 
     let response = send(
         &app,

@@ -269,6 +269,31 @@ async fn token_only_in_the_query_string_is_refused() {
     assert!(body.contains("token_in_query"));
 }
 
+/// Only RFC 6750's `access_token` is a bearer token in a query; an application's own `token`
+/// parameter (an e-mail verification link) is no credential and a public route serves it.
+#[tokio::test(start_paused = true)]
+async fn application_token_parameter_is_not_a_credential() {
+    let f = fixture();
+    let app = Router::new()
+        .route("/verify-email", get(|| async { "verified" }))
+        .layer(
+            SecurityContextLayer::builder()
+                .jwt(f.jwt.clone())
+                .allow_anonymous(true)
+                .build(),
+        );
+    let response = fetch(&app, "/verify-email?token=abc", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_text(response).await, "verified");
+    // A bearer token in the query is still refused, anonymous access or not.
+    let response = fetch(&app, "/verify-email?access_token=abc", &[]).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.extensions().get::<AuthDecision>().unwrap().reason,
+        AuthReason::TokenInQuery
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn missing_credentials_get_a_bare_challenge() {
     let f = fixture();

@@ -54,6 +54,11 @@ fn table(deny_unlisted: bool) -> RouteTable {
             "/audit/export",
             Policy::all([Policy::role("auditor"), Policy::permission("items:read")]),
         )
+        // GET-only rows: HEAD runs the GET handler, so it takes the GET policy...
+        .route_method(http::Method::GET, "/summary", Policy::role("auditor"))
+        // ...unless HEAD has its own.
+        .route_method(http::Method::GET, "/status", Policy::role("admin"))
+        .route_method(http::Method::HEAD, "/status", Policy::Authenticated)
         .deny_unlisted(deny_unlisted)
 }
 
@@ -70,6 +75,8 @@ fn app(
         .route("/admin/users", get(ok))
         .route("/reports", get(ok))
         .route("/audit/export", get(ok))
+        .route("/summary", get(ok))
+        .route("/status", get(ok))
         .route("/unlisted", get(ok))
         .layer(
             rbac()
@@ -117,6 +124,13 @@ async fn route_table_decisions() {
             false,
             200,
         ),
+        (user(&["auditor"]), "GET", "/summary", false, 200),
+        (user(&["viewer"]), "GET", "/summary", false, 403),
+        (user(&["auditor"]), "HEAD", "/summary", false, 200),
+        (user(&["viewer"]), "HEAD", "/summary", false, 403), // GET's policy, not unlisted
+        (None, "HEAD", "/summary", false, 401),
+        (user(&["viewer"]), "HEAD", "/status", false, 200), // HEAD's own policy
+        (user(&["viewer"]), "GET", "/status", false, 403),
         (user(&[]), "GET", "/items/1", false, 403),
         (user(&["viewer"]), "GET", "/unlisted", false, 200),
         (user(&["admin"]), "GET", "/unlisted", true, 403), // deny by default
@@ -161,9 +175,12 @@ async fn route_table_decisions() {
                     .get::<AuthDecision>()
                     .copied()
                     .unwrap();
-                let body = body_json(response).await;
-                assert_eq!(body["reason"], decision.reason.as_str(), "{label}");
-                assert_eq!(body["status"], 403);
+                // A response to HEAD has no body (axum drops it).
+                if method != "HEAD" {
+                    let body = body_json(response).await;
+                    assert_eq!(body["reason"], decision.reason.as_str(), "{label}");
+                    assert_eq!(body["status"], 403);
+                }
             }
             401 => assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer", "{label}"),
             _ => {}
@@ -174,7 +191,7 @@ async fn route_table_decisions() {
         decisions(&rendered, "rbac", "forbidden", "route_not_listed"),
         2
     );
-    assert_eq!(decisions(&rendered, "rbac", "forbidden", "missing_role"), 1);
+    assert_eq!(decisions(&rendered, "rbac", "forbidden", "missing_role"), 4);
 }
 
 #[tokio::test]

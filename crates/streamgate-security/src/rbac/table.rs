@@ -45,6 +45,9 @@ impl RouteTable {
     }
 
     /// The policy of `method` on `template`, ahead of the route's any-method policy.
+    ///
+    /// A `GET` policy covers `HEAD` too unless `HEAD` has a policy of its own, as axum answers a
+    /// `HEAD` request with the route's `GET` handler.
     pub fn route_method(
         mut self,
         method: Method,
@@ -66,15 +69,22 @@ impl RouteTable {
         self
     }
 
-    /// The policy for a request; `None` when the route is not listed.
+    /// The policy for a request; `None` when the route is not listed. `HEAD` without a policy of
+    /// its own takes the `GET` policy: axum runs the `GET` handler for it.
     pub(crate) fn policy(&self, method: &Method, template: &str) -> Option<&Policy> {
         let entry = self.routes.get(template)?;
-        entry
-            .by_method
-            .iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, policy)| policy)
-            .or(entry.any_method.as_ref())
+        let for_method = |wanted: &Method| {
+            entry
+                .by_method
+                .iter()
+                .find(|(m, _)| m == wanted)
+                .map(|(_, policy)| policy)
+        };
+        let mut policy = for_method(method);
+        if policy.is_none() && method == Method::HEAD {
+            policy = for_method(&Method::GET);
+        }
+        policy.or(entry.any_method.as_ref())
     }
 
     pub(crate) fn denies_unlisted(&self) -> bool {
