@@ -49,12 +49,12 @@ wrk.body = '{"email":"ada@example.com","name":"Analytical Engine"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-# count CONFIG SCENARIO ARGS...: prints the instructions per request of one server under wrk.
+# count CONFIG SCENARIO PROGRAM ARGS...: prints the instructions per request of one server under wrk.
 count() {
   local config=$1 scenario=$2 port=$((39100 + RANDOM % 800))
   shift 2
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/$config.$scenario.%p" \
-    "$server" "$@" --port "$port" >"$work/$config.$scenario.log" 2>&1 &
+    "$@" --port "$port" >"$work/$config.$scenario.log" 2>&1 &
   pid=$!
   local up=""
   for _ in $(seq 200); do
@@ -83,19 +83,25 @@ count() {
   echo $((instructions / requests))
 }
 
-# server_args NAME: a whole stack (bare, full, ecosystem) or a list of StreamGate layers.
-server_args() {
+# server_command NAME: the program and flags of a whole stack (bare, full, or ecosystem, the
+# hand-assembled one of benches/ecosystem) or of a list of StreamGate layers.
+server_command() {
   case "$1" in
-    bare|full|ecosystem) echo "--stack $1" ;;
-    *) echo "--layers $1" ;;
+    ecosystem) echo "$ecosystem_server" ;;
+    bare|full) echo "$server --stack $1" ;;
+    *) echo "$server --layers $1" ;;
   esac
 }
-read -r -a base_args <<<"$(server_args "$against")"
-read -r -a layered_args <<<"$(server_args "${layers:-full}")"
+ecosystem_server="${CARGO_TARGET_DIR:-target}/release/ecosystem_server"
+if [ "$layers" = ecosystem ] || [ "$against" = ecosystem ]; then
+  cargo build --release -p streamgate-bench-ecosystem --quiet
+fi
+read -r -a base_command <<<"$(server_command "$against")"
+read -r -a layered_command <<<"$(server_command "${layers:-full}")"
 echo "base: $against; layered: ${layers:-full}"
 printf '%-8s %14s %14s %14s\n' scenario base_instr layered_instr added_instr
 for scenario in get post; do
-  base=$(count base "$scenario" "${base_args[@]}")
-  layered=$(count layered "$scenario" "${layered_args[@]}")
+  base=$(count base "$scenario" "${base_command[@]}")
+  layered=$(count layered "$scenario" "${layered_command[@]}")
   printf '%-8s %14d %14d %14d\n' "$scenario" "$base" "$layered" $((layered - base))
 done

@@ -50,6 +50,10 @@ else
   cargo build --release --example bench_server --quiet
 fi
 server="${CARGO_TARGET_DIR:-target}/release/examples/bench_server"
+ecosystem_server="${CARGO_TARGET_DIR:-target}/release/ecosystem_server"
+if [ "$layers" = ecosystem ] || [ "$against" = ecosystem ]; then
+  cargo build --release -p streamgate-bench-ecosystem --quiet
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -61,20 +65,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# server_args NAME: a whole stack (bare, full, ecosystem) or a list of StreamGate layers.
-server_args() {
+# server_command NAME: the program and flags of a whole stack (bare, full, or ecosystem, the
+# hand-assembled one of benches/ecosystem) or of a list of StreamGate layers.
+server_command() {
   case "$1" in
-    bare|full|ecosystem) echo "--stack $1" ;;
-    *) echo "--layers $1" ;;
+    ecosystem) echo "$ecosystem_server" ;;
+    bare|full) echo "$server --stack $1" ;;
+    *) echo "$server --layers $1" ;;
   esac
 }
-read -r -a layered_args <<<"$(server_args "${layers:-full}")"
-if [ -n "$redis" ]; then layered_args+=(--redis "$redis"); fi
+read -r -a layered_command <<<"$(server_command "${layers:-full}")"
+if [ -n "$redis" ]; then layered_command+=(--redis "$redis"); fi
 # Both servers get the same Authorization header: a token the security layer accepts.
 token=$("$server" --print-token)
-read -r -a base_args <<<"$(server_args "$against")"
-taskset -c 0 "$server" "${base_args[@]}" --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
-taskset -c 0 "$server" "${layered_args[@]}" --port "$port_layered" >"$work/layered.log" 2>&1 & pids+=($!)
+read -r -a base_command <<<"$(server_command "$against")"
+taskset -c 0 "${base_command[@]}" --port "$port_bare" >"$work/bare.log" 2>&1 & pids+=($!)
+taskset -c 0 "${layered_command[@]}" --port "$port_layered" >"$work/layered.log" 2>&1 & pids+=($!)
 for port in "$port_bare" "$port_layered"; do
   for _ in $(seq 100); do
     curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/items/1" 2>/dev/null && break

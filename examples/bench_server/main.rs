@@ -4,7 +4,6 @@
 //! cargo run --release --example bench_server -- --stack bare --port 3000
 //! cargo run --release --example bench_server -- --stack full --port 3001
 //! cargo run --release --example bench_server -- --layers metrics --port 3001
-//! cargo run --release --example bench_server -- --stack ecosystem --port 3002
 //! cargo run --release --example bench_server -- --print-token   # the Authorization token to send
 //! cargo run --release --example bench_server -- --layers ratelimit --redis redis://127.0.0.1:6379
 //! ```
@@ -16,19 +15,17 @@
 //! wrk's one client IP is never rate limited. It runs on a current-thread runtime: `load.sh` pins
 //! the process to one core.
 //!
-//! `--stack ecosystem` is the comparison: the same features assembled by hand from tower-http,
-//! `axum-prometheus`, `tower_governor` and a `jsonwebtoken` middleware (see `ecosystem.rs`).
+//! The hand-assembled ecosystem stack it is compared with is a separate program
+//! (`benches/ecosystem`), so that its dependencies' features do not change this one's build.
 
 use std::{collections::BTreeSet, net::SocketAddr, process::ExitCode};
 
 use axum::{
     Json, Router,
-    extract::Path,
     http::StatusCode,
     response::IntoResponse,
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
 use streamgate::{
     Stack,
     audit::{AuditLogger, FileSink, FileSinkConfig, SigningKey},
@@ -40,9 +37,10 @@ use streamgate::{
     },
     validate::{Sanitize, Valid, wire_names},
 };
-use validator::Validate;
 
-mod ecosystem;
+mod routes;
+
+use routes::{ISSUER, NewItem, SECRET, create_item_by_hand, get_item};
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
 const LAYERS: [&str; 7] = [
@@ -54,10 +52,6 @@ const LAYERS: [&str; 7] = [
     "stack",
     "validate",
 ];
-
-/// The HMAC secret and issuer of the bench token: both servers get the same `Authorization`.
-const SECRET: &[u8] = b"streamgate-bench-secret-0123456789abcdef";
-const ISSUER: &str = "https://bench.streamgate.local";
 
 /// A token the security layer accepts, valid for a day.
 fn bench_token() -> String {
@@ -75,29 +69,6 @@ fn bench_token() -> String {
     .expect("HS256 signing cannot fail")
 }
 
-#[derive(Debug, Serialize)]
-struct Item {
-    id: u64,
-    name: &'static str,
-    price_cents: u32,
-}
-
-#[derive(Debug, Deserialize, Validate)]
-struct NewItem {
-    #[validate(email)]
-    email: String,
-    #[validate(length(min = 1, max = 64))]
-    name: String,
-}
-
-async fn get_item(Path(id): Path<u64>) -> Json<Item> {
-    Json(Item {
-        id,
-        name: "widget",
-        price_cents: 1299,
-    })
-}
-
 // The by-hand route sanitizes nothing, so neither does the extractor: the two do the same work.
 impl Sanitize for NewItem {}
 wire_names!(NewItem {});
@@ -106,16 +77,7 @@ async fn create_item(Valid(Json(item)): Valid<Json<NewItem>>) -> impl IntoRespon
     (StatusCode::CREATED, item.name)
 }
 
-async fn create_item_by_hand(Json(item): Json<NewItem>) -> impl IntoResponse {
-    match item.validate() {
-        Ok(()) => (StatusCode::CREATED, item.name).into_response(),
-        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors.to_string()).into_response(),
-    }
-}
-
 struct Args {
-    /// `--stack ecosystem`: the hand-assembled stack instead of StreamGate's.
-    ecosystem: bool,
     layers: BTreeSet<String>,
     port: u16,
     /// The rate-limit layer decides on this Redis server instead of in memory.
@@ -124,7 +86,6 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut layers = None;
-    let mut ecosystem = false;
     let mut port = 3000;
     let mut redis = None;
     let mut args = std::env::args().skip(1);
@@ -136,15 +97,7 @@ fn parse_args() -> Result<Args, String> {
                     "bare" => BTreeSet::new(),
                     "full" => LAYERS.iter().map(|l| (*l).to_owned()).collect(),
                     "stack" => BTreeSet::from(["stack".to_owned()]),
-                    "ecosystem" => {
-                        ecosystem = true;
-                        BTreeSet::new()
-                    }
-                    other => {
-                        return Err(format!(
-                            "--stack is bare, stack, full or ecosystem, not {other}"
-                        ));
-                    }
+                    other => return Err(format!("--stack is bare, stack or full, not {other}")),
                 });
             }
             "--layers" => {
@@ -175,7 +128,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(Args {
-        ecosystem,
         layers: layers.unwrap_or_default(),
         port,
         redis,
@@ -216,9 +168,6 @@ fn app(args: &Args) -> Router {
     let routes = Router::new()
         .route("/items/{id}", get(get_item))
         .route("/items", create);
-    if args.ecosystem {
-        return ecosystem::app(routes);
-    }
     if layers.is_empty() {
         return routes.route("/metrics", metrics_route(MetricsRecorder::new()));
     }
@@ -296,14 +245,10 @@ fn main() -> ExitCode {
             }
         };
         let layers: Vec<&str> = args.layers.iter().map(String::as_str).collect();
-        if args.ecosystem {
-            println!("bench_server listening on http://{addr} with the ecosystem stack");
-        } else {
-            println!(
-                "bench_server listening on http://{addr} with layers [{}]",
-                layers.join(",")
-            );
-        }
+        println!(
+            "bench_server listening on http://{addr} with layers [{}]",
+            layers.join(",")
+        );
         let app = app(&args).into_make_service_with_connect_info::<SocketAddr>();
         match axum::serve(listener, app).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
-//! `--stack ecosystem`: what a service author assembles by hand without StreamGate, for the same
-//! features StreamGate's full stack gives the bench routes (its audit trail aside, which has no
-//! ecosystem counterpart to assemble):
+//! The hand-assembled ecosystem stack that `benches/load.sh --layers ecosystem` measures: the
+//! bench routes of `examples/bench_server` under what a service author assembles by hand for the
+//! same features StreamGate's full stack gives them (its audit trail aside, which has no ecosystem
+//! counterpart to assemble):
 //!
 //! - request ids: tower-http's `SetRequestId` (UUID v4) and `PropagateRequestId`;
 //! - metrics: `axum-prometheus` (requests, durations, pending, and its `/metrics` route);
@@ -11,9 +12,14 @@
 //! - validation: by hand in the handler, as the bare server does.
 //!
 //! The layers are added with `Router::layer`, in the order StreamGate's stack uses: request id
-//! outermost, then metrics, rate limit and authentication.
+//! outermost, then metrics, rate limit and authentication. It accepts the token that
+//! `bench_server --print-token` prints.
+//!
+//! ```text
+//! cargo run --release -p streamgate-bench-ecosystem -- --port 3002
+//! ```
 
-use std::time::Duration;
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use axum::{
     Router,
@@ -21,15 +27,18 @@ use axum::{
     http::{StatusCode, header::AUTHORIZATION},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use axum_prometheus::PrometheusMetricLayer;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
-use streamgate::security::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use tower_governor::{GovernorLayer, governor::GovernorConfigBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::{ISSUER, SECRET};
+#[path = "../../../examples/bench_server/routes.rs"]
+mod routes;
+
+use routes::{ISSUER, SECRET, create_item_by_hand, get_item};
 
 /// The claims the glue keeps for handlers (the bench handlers do not read them).
 #[derive(Debug, Clone, Deserialize)]
@@ -40,8 +49,11 @@ struct Claims {
     roles: Vec<String>,
 }
 
-/// `routes` under the hand-assembled stack, with its own `/metrics` route.
-pub(crate) fn app(routes: Router) -> Router {
+/// The bench routes under the hand-assembled stack, with its own `/metrics` route.
+fn app() -> Router {
+    let routes = Router::new()
+        .route("/items/{id}", get(get_item))
+        .route("/items", post(create_item_by_hand));
     let (prometheus, handle) = PrometheusMetricLayer::pair();
     // One token per nanosecond with a burst of a billion: wrk's one client is never limited.
     let governor = GovernorConfigBuilder::default()
@@ -87,4 +99,45 @@ async fn verify_bearer(mut request: Request, next: Next) -> Response {
         }
         Err(_) => StatusCode::UNAUTHORIZED.into_response(),
     }
+}
+
+fn main() -> ExitCode {
+    let mut port = 3002;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let parsed = match flag.as_str() {
+            "--port" => args.next().and_then(|value| value.parse().ok()),
+            _ => None,
+        };
+        match parsed {
+            Some(value) => port = value,
+            None => {
+                eprintln!("ecosystem_server: usage: ecosystem_server [--port PORT]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("ecosystem_server: cannot listen on {addr}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("ecosystem_server listening on http://{addr}");
+        let app = app().into_make_service_with_connect_info::<SocketAddr>();
+        match axum::serve(listener, app).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("ecosystem_server: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
