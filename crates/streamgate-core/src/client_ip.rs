@@ -38,7 +38,7 @@ use axum_core::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, Request, StatusCode, request::Parts};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use tower_layer::Layer;
 
 use crate::Problem;
@@ -165,10 +165,15 @@ impl TrustedProxies {
     }
 
     /// Trusts the given networks.
+    ///
+    /// A network inside `::ffff:0:0/96` (IPv4-mapped IPv6, such as `::ffff:10.0.0.0/104`) is
+    /// stored as the IPv4 network it maps (`10.0.0.0/8`), since peers and hops are compared as
+    /// IPv4. An IPv6 network that contains the whole mapped range (`::/0`, `::/80`) also
+    /// contains every IPv4 address.
     #[must_use]
     pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
         Self {
-            networks: networks.into_iter().collect(),
+            networks: networks.into_iter().map(canonical_network).collect(),
             header: ForwardingHeader::default(),
         }
     }
@@ -210,16 +215,34 @@ impl TrustedProxies {
         Ok(Self::new(networks))
     }
 
-    /// Whether `ip` belongs to a trusted network.
+    /// Whether `ip` belongs to a trusted network. An IPv4-mapped IPv6 address is checked as the
+    /// IPv4 address it maps.
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.networks.iter().any(|net| net.contains(&ip))
+        let ip = ip.to_canonical();
+        self.networks.iter().any(|net| match (net, ip) {
+            // An IPv6 network wider than /96 that holds the mapped range holds every IPv4
+            // address; narrower mapped networks were made IPv4 by `canonical_network`.
+            (IpNet::V6(v6), IpAddr::V4(v4)) => v6.contains(&v4.to_ipv6_mapped()),
+            _ => net.contains(&ip),
+        })
     }
 
     /// Whether no proxy is trusted.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.networks.is_empty()
+    }
+}
+
+/// The IPv4 network of an IPv6 network inside `::ffff:0:0/96`; any other network as it is.
+fn canonical_network(network: IpNet) -> IpNet {
+    match network {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(network, IpNet::V4),
+            None => network,
+        },
+        _ => network,
     }
 }
 
@@ -231,7 +254,10 @@ impl ClientIp {
     /// `X-Forwarded-For` by default; the other header is never read) are walked from the right,
     /// skipping trusted addresses; the first untrusted hop is the client. A hop
     /// that is not an address (`unknown`, an obfuscated name, garbage) ends the walk at the last
-    /// trusted hop; when every hop is trusted, the leftmost is the client.
+    /// trusted hop; when every hop is trusted, the leftmost is the client. Empty list elements
+    /// (`a, , b`, allowed by RFC 9110 §5.6.1) are skipped. The walk reads the header lazily from
+    /// the right and looks at no more than 32 hops: after that many trusted hops, the last of
+    /// them is the client.
     #[must_use]
     pub fn resolve(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) -> Self {
         let peer = peer.to_canonical();
@@ -250,39 +276,51 @@ impl ClientIp {
             }
         };
         let found = match trusted.header {
-            ForwardingHeader::XForwardedFor => x_forwarded_for_hops(headers).rev().find_map(walk),
-            ForwardingHeader::Forwarded => forwarded_hops(headers).rev().find_map(walk),
+            ForwardingHeader::XForwardedFor => {
+                x_forwarded_for_hops(headers).take(MAX_HOPS).find_map(walk)
+            }
+            ForwardingHeader::Forwarded => forwarded_hops(headers).take(MAX_HOPS).find_map(walk),
         };
         Self(found.unwrap_or(nearest))
     }
 }
 
-/// The hops of every `X-Forwarded-For` line, in order; `None` for a hop that is not an address.
-fn x_forwarded_for_hops(headers: &HeaderMap) -> impl DoubleEndedIterator<Item = Option<IpAddr>> {
-    let hops: Vec<Option<IpAddr>> = headers
-        .get_all("x-forwarded-for")
+/// The most hops of a forwarding header that [`ClientIp::resolve`] looks at, counted from the
+/// right (the nearest proxy first). Real chains have a handful of proxies; the bound keeps a huge
+/// header from costing more than a few parsed addresses.
+const MAX_HOPS: usize = 32;
+
+/// The non-empty elements of every line of `name`, from the right: the last line's last element
+/// first.
+fn elements_from_right(
+    headers: &HeaderMap,
+    name: impl http::header::AsHeaderName,
+) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
         .iter()
-        .flat_map(|value| value.to_str().unwrap_or("\u{0}").split(','))
-        .map(|hop| parse_node(hop.trim()))
-        .collect();
-    hops.into_iter()
+        .rev()
+        // A value that is not visible ASCII is one element that is not an address.
+        .flat_map(|value| value.to_str().unwrap_or("\u{0}").rsplit(','))
+        .map(str::trim)
+        .filter(|element| !element.is_empty())
 }
 
-/// The `for=` nodes of every RFC 7239 `Forwarded` line, in order.
-fn forwarded_hops(headers: &HeaderMap) -> impl DoubleEndedIterator<Item = Option<IpAddr>> {
-    let hops: Vec<Option<IpAddr>> = headers
-        .get_all(http::header::FORWARDED)
-        .iter()
-        .flat_map(|value| value.to_str().unwrap_or("\u{0}").split(','))
-        .map(|element| {
-            element
-                .split(';')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
-        })
-        .collect();
-    hops.into_iter()
+/// The hops of every `X-Forwarded-For` line, from the right; `None` for a hop that is not an
+/// address.
+fn x_forwarded_for_hops(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    elements_from_right(headers, "x-forwarded-for").map(parse_node)
+}
+
+/// The `for=` nodes of every RFC 7239 `Forwarded` line, from the right.
+fn forwarded_hops(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    elements_from_right(headers, http::header::FORWARDED).map(|element| {
+        element
+            .split(';')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+            .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
+    })
 }
 
 /// Parses `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:80`.
@@ -566,6 +604,63 @@ mod tests {
     fn ipv4_mapped_peer_is_reported_as_ipv4() {
         let resolved = ClientIp::resolve(&HeaderMap::new(), ip("::ffff:203.0.113.5"), &proxies());
         assert_eq!(resolved.0, ip("203.0.113.5"));
+    }
+
+    #[test]
+    fn ipv4_mapped_trusted_networks_match_ipv4_and_mapped_peers() {
+        let h = headers(&[("x-forwarded-for", "198.51.100.1")]);
+        for entry in ["::ffff:10.0.0.0/104", "::ffff:10.0.0.1"] {
+            let trusted = TrustedProxies::parse([entry]).unwrap();
+            for peer in ["::ffff:10.0.0.1", "10.0.0.1"] {
+                let resolved = ClientIp::resolve(&h, ip(peer), &trusted);
+                assert_eq!(resolved.0, ip("198.51.100.1"), "{entry} with peer {peer}");
+            }
+        }
+        let trusted = TrustedProxies::parse(["::ffff:10.0.0.0/104"]).unwrap();
+        assert!(!trusted.contains(ip("11.0.0.1")));
+        assert!(trusted.contains(ip("::ffff:10.200.0.1")));
+    }
+
+    #[test]
+    fn ipv6_networks_holding_the_mapped_range_contain_ipv4() {
+        let trusted = TrustedProxies::parse(["::/0"]).unwrap();
+        assert!(trusted.contains(ip("203.0.113.5")));
+        assert!(trusted.contains(ip("2001:db8::1")));
+        let trusted = TrustedProxies::parse(["fd00::/8"]).unwrap();
+        assert!(!trusted.contains(ip("203.0.113.5")));
+        // An IPv4 network contains the mapped form of its addresses.
+        let trusted = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        assert!(trusted.contains(ip("::ffff:10.1.2.3")));
+    }
+
+    #[test]
+    fn empty_x_forwarded_for_elements_are_skipped() {
+        let h = headers(&[("x-forwarded-for", "198.51.100.1, , 10.0.0.2,")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("198.51.100.1"));
+        let h = headers(&[("x-forwarded-for", "198.51.100.1"), ("x-forwarded-for", "")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("198.51.100.1"));
+        let h = headers(&[("forwarded", "for=192.0.2.60,, for=10.0.0.7")]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies());
+        assert_eq!(resolved.0, ip("192.0.2.60"));
+    }
+
+    #[test]
+    fn at_most_max_hops_are_examined() {
+        // A long chain of trusted hops: the walk stops after MAX_HOPS of them.
+        let hops: Vec<String> = (0..10_000)
+            .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
+            .collect();
+        let value = format!("198.51.100.1, {}", hops.join(", "));
+        let h = headers(&[("x-forwarded-for", &value)]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip(&hops[hops.len() - MAX_HOPS]));
+        // A short chain still reaches the client.
+        let value = format!("198.51.100.1, {}", hops[..MAX_HOPS - 1].join(", "));
+        let h = headers(&[("x-forwarded-for", &value)]);
+        let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+        assert_eq!(resolved.0, ip("198.51.100.1"));
     }
 
     #[test]

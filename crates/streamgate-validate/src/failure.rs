@@ -34,6 +34,11 @@ pub const MEDIA_TYPE_TYPE: &str = "https://streamgate.dev/problems/unsupported-m
 /// The `type` URI of the problem bodies for a 413.
 pub const TOO_LARGE_TYPE: &str = "https://streamgate.dev/problems/payload-too-large";
 
+/// The most field errors a [`ValidationFailure`] keeps and its problem body lists. The body's
+/// `errors_total` member (and [`ValidationFailure::errors_total`]) counts them all, so a client
+/// can tell when the `errors` list was cut.
+pub const MAX_FIELD_ERRORS: usize = 100;
+
 /// Why a request was rejected. Its [`as_str`](FailureKind::as_str) is the `code` label of
 /// `streamgate_validation_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,13 +178,14 @@ struct Inner {
     kind: FailureKind,
     detail: Cow<'static, str>,
     errors: Vec<FieldError>,
+    errors_total: usize,
     position: Option<(usize, usize)>,
 }
 
 impl ValidationFailure {
     /// A failure of `kind` with a fixed `detail` and no field errors (400, 413, 415).
     pub fn new(kind: FailureKind, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::build(kind, detail.into(), Vec::new(), None)
+        Self::build(kind, detail.into(), Vec::new(), 0, None)
     }
 
     /// A 400 for a syntax error at a 1-based `line` and `column` of the body.
@@ -189,23 +195,30 @@ impl ValidationFailure {
         line: usize,
         column: usize,
     ) -> Self {
-        Self::build(kind, detail.into(), Vec::new(), Some((line, column)))
+        Self::build(kind, detail.into(), Vec::new(), 0, Some((line, column)))
     }
 
     /// A 422 (for a 422 `kind`) listing each invalid field.
+    ///
+    /// Only the first [`MAX_FIELD_ERRORS`] of `errors` are kept (sort them first if the order
+    /// matters); [`errors_total`](Self::errors_total) and the `detail` count them all.
     #[must_use]
-    pub fn invalid_fields(kind: FailureKind, errors: Vec<FieldError>) -> Self {
-        let detail = match errors.len() {
+    pub fn invalid_fields(kind: FailureKind, mut errors: Vec<FieldError>) -> Self {
+        let total = errors.len();
+        let detail = match total {
             1 => Cow::Borrowed("1 field is invalid"),
             n => Cow::Owned(format!("{n} fields are invalid")),
         };
-        Self::build(kind, detail, errors, None)
+        errors.truncate(MAX_FIELD_ERRORS);
+        errors.shrink_to_fit();
+        Self::build(kind, detail, errors, total, None)
     }
 
     fn build(
         kind: FailureKind,
         detail: Cow<'static, str>,
         errors: Vec<FieldError>,
+        errors_total: usize,
         position: Option<(usize, usize)>,
     ) -> Self {
         Self {
@@ -213,6 +226,7 @@ impl ValidationFailure {
                 kind,
                 detail,
                 errors,
+                errors_total,
                 position,
             }),
         }
@@ -236,10 +250,17 @@ impl ValidationFailure {
         &self.inner.detail
     }
 
-    /// The invalid fields (empty for 400, 413 and 415).
+    /// The invalid fields (empty for 400, 413 and 415), at most [`MAX_FIELD_ERRORS`] of them.
     #[must_use]
     pub fn errors(&self) -> &[FieldError] {
         &self.inner.errors
+    }
+
+    /// How many fields were invalid in all, including those cut from [`errors`](Self::errors)
+    /// beyond [`MAX_FIELD_ERRORS`].
+    #[must_use]
+    pub fn errors_total(&self) -> usize {
+        self.inner.errors_total
     }
 
     /// The 1-based line and column of a syntax error, if known.
@@ -267,7 +288,9 @@ impl ValidationFailure {
                 .iter()
                 .map(|e| json!({"pointer": e.pointer, "code": e.code, "message": e.message}))
                 .collect();
-            problem = problem.with_member("errors", errors);
+            problem = problem
+                .with_member("errors", errors)
+                .with_member("errors_total", inner.errors_total);
         }
         problem
     }

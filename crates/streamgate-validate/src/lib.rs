@@ -65,6 +65,11 @@
 //! | 415 | a missing or wrong `Content-Type` |
 //! | 422 | a failed rule, a wrong type, a missing field, an unknown field (with `#[serde(deny_unknown_fields)]`) |
 //!
+//! A 422 body lists the invalid fields in `errors` (`[{pointer, code, message}]`, rule failures
+//! sorted by pointer with list indices in numeric order), at most [`MAX_FIELD_ERRORS`] of them,
+//! and counts them all in `errors_total`: when `errors_total` is larger than the list, the list
+//! was cut.
+//!
 //! Messages never repeat the submitted value: serde's messages are reduced to what the target
 //! type expected, and keys from the input appear in pointers only when short and made of name
 //! characters (otherwise `*`).
@@ -107,7 +112,7 @@ pub mod wire_names;
 #[doc(inline)]
 pub use extract::Valid;
 #[doc(inline)]
-pub use failure::{FailureKind, FieldError, ValidationFailure};
+pub use failure::{FailureKind, FieldError, MAX_FIELD_ERRORS, ValidationFailure};
 #[doc(inline)]
 pub use json::{from_json_slice, sanitize_and_validate};
 #[doc(inline)]

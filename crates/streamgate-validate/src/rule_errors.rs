@@ -1,7 +1,7 @@
 //! `validator`'s errors as field errors with wire-name pointers and messages that never carry the
 //! submitted value.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, cmp::Ordering};
 
 use serde_json::Value;
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
@@ -14,14 +14,43 @@ use crate::{
 /// The name validator gives to errors of a whole struct (`#[validate(schema(...))]`).
 const STRUCT_LEVEL: &str = "__all__";
 
-/// Turns `validator`'s errors into a 422, pointers mapped through `names`, sorted by pointer.
+/// Turns `validator`'s errors into a 422, pointers mapped through `names`, sorted by pointer
+/// (list indices in numeric order: `/items/2` before `/items/10`). The first
+/// [`MAX_FIELD_ERRORS`](crate::failure::MAX_FIELD_ERRORS) in that order are listed.
 #[must_use]
 pub fn rule_failure(errors: &ValidationErrors, names: FieldNames) -> ValidationFailure {
     let mut out = Vec::new();
     let mut pointer = String::new();
     collect(errors, names, &mut pointer, &mut out);
-    out.sort_by(|a, b| a.pointer().cmp(b.pointer()).then(a.code().cmp(b.code())));
+    out.sort_by(|a, b| compare_pointers(a.pointer(), b.pointer()).then(a.code().cmp(b.code())));
     ValidationFailure::invalid_fields(FailureKind::RuleFailed, out)
+}
+
+/// Orders JSON pointers segment by segment, segments that are both array indices by their
+/// number, others by their text.
+fn compare_pointers(a: &str, b: &str) -> Ordering {
+    let is_index = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut left = a.split('/');
+    let mut right = b.split('/');
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = if is_index(x) && is_index(y) {
+                    // Without leading zeros (indices have none), the shorter number is smaller.
+                    let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                    x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+                } else {
+                    x.cmp(y)
+                };
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+    }
 }
 
 fn collect(
@@ -99,5 +128,32 @@ fn number(value: &Value) -> Option<String> {
     match value {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_sort_indices_by_number() {
+        let mut pointers = vec![
+            "/items/10/name",
+            "/type",
+            "/items/2/name",
+            "/items",
+            "/items/2",
+        ];
+        pointers.sort_by(|a, b| compare_pointers(a, b));
+        assert_eq!(
+            pointers,
+            [
+                "/items",
+                "/items/2",
+                "/items/2/name",
+                "/items/10/name",
+                "/type"
+            ]
+        );
     }
 }

@@ -10,10 +10,13 @@
 //! 3. trim leading and trailing whitespace;
 //! 4. cap the length in characters (then trim the end again, in case the cut left a space).
 //!
-//! Invisible characters (bidi overrides, zero-width characters) are *rejected* in identifiers
-//! rather than silently removed: see [`validate_identifier`](crate::validate_identifier), a
-//! validator, so its failure has a pointer like every other rule. Text keeps them, because emoji
-//! sequences need the zero-width joiner. For output, [`html_escape`] escapes text for HTML.
+//! [`Sanitizer::IDENTIFIER`] also strips invisible characters in step 1
+//! ([`is_invisible_control`]: Unicode `Default_Ignorable_Code_Point` such as bidi controls,
+//! zero-width characters, Hangul fillers and tag characters, and the line and paragraph
+//! separators), so `\u{3164}admin` becomes `admin`. A field that is not sanitized can reject
+//! them instead with [`validate_identifier`](crate::validate_identifier), whose failure has a
+//! pointer like every other rule. Text keeps them, because emoji sequences need the zero-width
+//! joiner and variation selectors. For output, [`html_escape`] escapes text for HTML.
 //!
 //! ```
 //! use streamgate_validate::{Sanitize, Sanitizer};
@@ -38,6 +41,8 @@
 use std::borrow::Cow;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+use crate::validators::is_invisible_control;
 
 /// A request type's sanitizing step, run by the extractors before validation.
 ///
@@ -72,6 +77,7 @@ impl<T: Sanitize + ?Sized> Sanitize for Box<T> {
 pub struct Sanitizer {
     keep_newlines: bool,
     keep_tabs: bool,
+    strip_invisible: bool,
     normalize: bool,
     trim: bool,
     max_chars: Option<usize>,
@@ -79,19 +85,22 @@ pub struct Sanitizer {
 
 impl Sanitizer {
     /// Free text (names, comments): keeps `\n`, `\r` and `\t`, strips other control characters,
-    /// NFC, trims, no length cap.
+    /// keeps invisible characters, NFC, trims, no length cap.
     pub const TEXT: Self = Self {
         keep_newlines: true,
         keep_tabs: true,
+        strip_invisible: false,
         normalize: true,
         trim: true,
         max_chars: None,
     };
 
-    /// Identifiers (handles, slugs, emails): strips every control character, NFC, trims, no cap.
+    /// Identifiers (handles, slugs, emails): strips every control character and every invisible
+    /// character ([`is_invisible_control`]), NFC, trims, no cap.
     pub const IDENTIFIER: Self = Self {
         keep_newlines: false,
         keep_tabs: false,
+        strip_invisible: true,
         normalize: true,
         trim: true,
         max_chars: None,
@@ -115,6 +124,13 @@ impl Sanitizer {
     #[must_use]
     pub const fn keep_tabs(mut self, keep: bool) -> Self {
         self.keep_tabs = keep;
+        self
+    }
+
+    /// Strips (or keeps) invisible characters ([`is_invisible_control`]).
+    #[must_use]
+    pub const fn strip_invisible(mut self, strip: bool) -> Self {
+        self.strip_invisible = strip;
         self
     }
 
@@ -173,6 +189,10 @@ impl Sanitizer {
         let suspicious = value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
         if suspicious {
             value.retain(|c| !c.is_control() || self.kept(c));
+        }
+        // Every invisible character is outside ASCII.
+        if self.strip_invisible && !value.is_ascii() && value.chars().any(is_invisible_control) {
+            value.retain(|c| !is_invisible_control(c));
         }
     }
 }
@@ -234,7 +254,24 @@ mod tests {
         Sanitizer::TEXT.apply(&mut value);
         assert_eq!(value, "a\tb\nc[31m \u{1F468}\u{200D}\u{1F469}");
         Sanitizer::IDENTIFIER.apply(&mut value);
-        assert_eq!(value, "abc[31m \u{1F468}\u{200D}\u{1F469}");
+        assert_eq!(value, "abc[31m \u{1F468}\u{1F469}");
+    }
+
+    #[test]
+    fn identifier_strips_invisible_characters() {
+        for (input, clean) in [
+            ("\u{3164}admin", "admin"),
+            ("ad\u{00AD}min", "admin"),
+            (" \u{115F}admin\u{E0041}\u{2028} ", "admin"),
+            ("a\u{200B}d\u{FE0F}min\u{E0100}", "admin"),
+        ] {
+            let mut value = input.to_owned();
+            Sanitizer::IDENTIFIER.apply(&mut value);
+            assert_eq!(value, clean, "{input:?}");
+        }
+        let mut value = "ad\u{00AD}min".to_owned();
+        Sanitizer::TEXT.apply(&mut value);
+        assert_eq!(value, "ad\u{00AD}min");
     }
 
     #[test]

@@ -237,24 +237,38 @@ pub fn validate_slug(value: &str) -> Result<(), ValidationError> {
     validate_charset(value, &CharSet::SLUG)
 }
 
-/// Whether `c` is a bidirectional-text control (embeddings, overrides, isolates, marks) or an
-/// invisible zero-width character: what lets `admin` and `a\u{200B}dmin` look the same.
+/// Whether `c` is invisible: a Unicode `Default_Ignorable_Code_Point` (bidi controls, zero-width
+/// characters, the soft hyphen, Hangul fillers, variation selectors, tag characters, ...) or a
+/// line or paragraph separator (`Zl`, `Zp`). These let `admin` and `a\u{200B}dmin` or
+/// `\u{3164}admin` look the same.
 #[must_use]
 pub fn is_invisible_control(c: char) -> bool {
+    // Default_Ignorable_Code_Point, from DerivedCoreProperties.txt of Unicode 16.0.0.
     matches!(
         c,
-        '\u{061C}'
-            | '\u{180E}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
-    )
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    ) || matches!(c, '\u{2028}' | '\u{2029}') // Zl, Zp
 }
 
-/// An identifier (handle, username, slug) without bidi controls, zero-width characters or
-/// control characters.
+/// An identifier (handle, username, slug) without control characters or invisible characters
+/// ([`is_invisible_control`]: bidi controls, zero-width characters, Hangul fillers, tag
+/// characters, variation selectors, line separators, ...).
 ///
 /// # Errors
 /// Code `invisible_character`.
@@ -268,7 +282,7 @@ pub fn validate_identifier(value: &str) -> Result<(), ValidationError> {
     {
         return Err(reason(
             "invisible_character",
-            "must not contain bidi controls, zero-width or control characters",
+            "must not contain invisible or control characters",
         ));
     }
     Ok(())
@@ -310,5 +324,41 @@ mod tests {
         assert!(validate_identifier("user\u{202E}gnp.exe").is_err());
         assert!(validate_identifier("zoë").is_ok());
         assert!(validate_char_count("zoë", 3, 3).is_ok());
+    }
+
+    #[test]
+    fn identifier_rejects_default_ignorable_and_separators() {
+        for invisible in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{206A}',
+            '\u{206F}',
+            '\u{E0001}',
+            '\u{E0041}',
+            '\u{E007F}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{FE00}',
+            '\u{FE0F}',
+            '\u{E0100}',
+            '\u{E01EF}',
+            '\u{180F}',
+            '\u{1D173}',
+        ] {
+            for value in [
+                format!("ad{invisible}min"),
+                format!("{invisible}admin"),
+                format!("admin{invisible}"),
+            ] {
+                assert!(validate_identifier(&value).is_err(), "{value:?}");
+            }
+        }
+        // Visible non-ASCII letters and marks stay valid.
+        assert!(validate_identifier("ㅎ한글").is_ok());
+        assert!(validate_identifier("e\u{301}").is_ok());
     }
 }

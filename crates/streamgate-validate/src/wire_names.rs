@@ -45,6 +45,11 @@ use std::{borrow::Cow, fmt};
 ///
 /// Implement it beside the type's `#[serde(rename)]` / `#[serde(rename_all)]` attributes; a type
 /// without renames uses the defaults (`impl WireNames for T {}`).
+///
+/// **Limitation:** a `#[serde(flatten)]` field has no name on the wire, but `validator` reports
+/// the rules of the flattened struct under that field's name, so their pointers keep a segment
+/// the JSON does not have (`/inner/pageSize` where the body has `/pageSize`). Type errors
+/// (from serde) are not affected.
 pub trait WireNames {
     /// The wire name of the Rust field `field` of `Self`. Defaults to the same name.
     fn wire_name(field: &str) -> Cow<'_, str> {
@@ -99,10 +104,17 @@ impl FieldNames {
         }
     }
 
-    /// The wire name of `field`.
+    /// The wire name of `field`. A raw identifier's `r#` is dropped, as serde does (`r#type` is
+    /// `type` on the wire), after [`WireNames::wire_name`] has seen the name as written.
     #[must_use]
     pub fn wire_name<'a>(&self, field: &'a str) -> Cow<'a, str> {
-        (self.wire_name)(field)
+        match (self.wire_name)(field) {
+            Cow::Borrowed(name) => Cow::Borrowed(name.strip_prefix("r#").unwrap_or(name)),
+            Cow::Owned(name) => match name.strip_prefix("r#") {
+                Some(unraw) => Cow::Owned(unraw.to_owned()),
+                None => Cow::Owned(name),
+            },
+        }
     }
 
     /// The names below `field`, or [`FieldNames::identity`].
@@ -145,23 +157,38 @@ pub(crate) fn push_pointer_segment(pointer: &mut String, segment: &str) {
     }
 }
 
-/// `snake_case` to `camelCase`, the rename of `#[serde(rename_all = "camelCase")]`.
+/// `snake_case` to `camelCase`, the rename of `#[serde(rename_all = "camelCase")]`, exactly as
+/// serde_derive does it: each `_` is dropped and the character after it upper-cased, the first
+/// character is lower-cased (`_private` is `private`, `a_b_c` is `aBC`). A raw identifier's `r#`
+/// is kept for [`FieldNames::wire_name`] to drop.
 #[must_use]
 pub fn camel_case(field: &str) -> Cow<'_, str> {
-    if !field.contains('_') {
+    let (raw, name) = match field.strip_prefix("r#") {
+        Some(name) => ("r#", name),
+        None => ("", field),
+    };
+    let starts_lower = name.chars().next().is_none_or(|c| !c.is_ascii_uppercase());
+    if !name.contains('_') && starts_lower {
         return Cow::Borrowed(field);
     }
     let mut out = String::with_capacity(field.len());
-    let mut upper = false;
-    for c in field.chars() {
+    out.push_str(raw);
+    // serde_derive's PascalCase, then its first character lower-cased.
+    let mut capitalize = true;
+    let mut first = true;
+    for c in name.chars() {
         if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
+            capitalize = true;
+            continue;
         }
+        let c = if capitalize {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        };
+        capitalize = false;
+        out.push(if first { c.to_ascii_lowercase() } else { c });
+        first = false;
     }
     Cow::Owned(out)
 }
@@ -226,5 +253,23 @@ mod tests {
         assert_eq!(camel_case("display_name"), "displayName");
         assert_eq!(camel_case("email"), "email");
         assert_eq!(camel_case("a_b_c"), "aBC");
+        assert_eq!(camel_case("_private"), "private");
+        assert_eq!(camel_case("__a__b_"), "aB");
+        assert_eq!(camel_case("Upper_case"), "upperCase");
+        assert_eq!(camel_case("r#my_type"), "r#myType");
+    }
+
+    #[test]
+    fn raw_identifiers_lose_their_prefix() {
+        struct Raw;
+        impl WireNames for Raw {}
+        struct Camel;
+        impl WireNames for Camel {
+            fn wire_name(field: &str) -> Cow<'_, str> {
+                camel_case(field)
+            }
+        }
+        assert_eq!(FieldNames::of::<Raw>().pointer(&["r#type"]), "/type");
+        assert_eq!(FieldNames::of::<Camel>().pointer(&["r#my_type"]), "/myType");
     }
 }

@@ -209,6 +209,36 @@ async fn several_failures_are_listed_sorted_by_pointer() {
         .collect();
     assert_eq!(pointers, ["/displayName", "/items/0/name"]);
     assert_eq!(body["detail"], "2 fields are invalid");
+    assert_eq!(body["errors_total"], 2);
+}
+
+#[tokio::test]
+async fn a_long_list_of_failures_is_cut_and_counted() {
+    let n = 5_000;
+    let items = vec![r#"{"name": ""}"#; n].join(",");
+    let input = format!(r#"{{"displayName": "Al", "items": [{items}], "quantity": 1}}"#);
+    let (status, _, body) = send(orders_app(), json_post(input)).await;
+    assert_eq!(status, 422);
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), streamgate_validate::MAX_FIELD_ERRORS);
+    assert_eq!(body["errors_total"], n + 1);
+    assert_eq!(body["detail"], format!("{} fields are invalid", n + 1));
+    // Indices in numeric order: the first items, not /items/0, /items/1, /items/10, ...
+    let pointers: Vec<&str> = errors
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers[..4],
+        [
+            "/displayName",
+            "/items/0/name",
+            "/items/1/name",
+            "/items/2/name"
+        ]
+    );
+    assert_eq!(pointers[99], "/items/98/name");
+    assert!(body.to_string().len() < 16 * 1024);
 }
 
 #[tokio::test]
