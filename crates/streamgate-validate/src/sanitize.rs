@@ -10,13 +10,14 @@
 //! 3. trim leading and trailing whitespace;
 //! 4. cap the length in characters (then trim the end again, in case the cut left a space).
 //!
-//! [`Sanitizer::IDENTIFIER`] also strips invisible characters in step 1
-//! ([`is_invisible_control`]: Unicode `Default_Ignorable_Code_Point` such as bidi controls,
-//! zero-width characters, Hangul fillers and tag characters, and the line and paragraph
-//! separators), so `\u{3164}admin` becomes `admin`. A field that is not sanitized can reject
-//! them instead with [`validate_identifier`](crate::validate_identifier), whose failure has a
-//! pointer like every other rule. Text keeps them, because emoji sequences need the zero-width
-//! joiner and variation selectors. For output, [`html_escape`] escapes text for HTML.
+//! Invisible characters ([`is_invisible_control`]: Unicode `Default_Ignorable_Code_Point` such as
+//! bidi controls, zero-width characters, Hangul fillers and tag characters, and the line and
+//! paragraph separators) are *rejected* in identifiers rather than silently removed: see
+//! [`validate_identifier`](crate::validate_identifier), a validator, so its failure has a pointer
+//! like every other rule, and `a\u{200B}dmin` is refused instead of becoming `admin`. A sanitizer
+//! can strip them instead when that is wanted ([`Sanitizer::strip_invisible`]). Text keeps them,
+//! because emoji sequences need the zero-width joiner and variation selectors. For output,
+//! [`html_escape`] escapes text for HTML.
 //!
 //! ```
 //! use streamgate_validate::{Sanitize, Sanitizer};
@@ -95,12 +96,13 @@ impl Sanitizer {
         max_chars: None,
     };
 
-    /// Identifiers (handles, slugs, emails): strips every control character and every invisible
-    /// character ([`is_invisible_control`]), NFC, trims, no cap.
+    /// Identifiers (handles, slugs, emails): strips every control character, NFC, trims, no cap.
+    /// Invisible characters are kept for [`validate_identifier`](crate::validate_identifier) to
+    /// refuse with a pointer; [`strip_invisible`](Self::strip_invisible) removes them instead.
     pub const IDENTIFIER: Self = Self {
         keep_newlines: false,
         keep_tabs: false,
-        strip_invisible: true,
+        strip_invisible: false,
         normalize: true,
         trim: true,
         max_chars: None,
@@ -254,11 +256,11 @@ mod tests {
         Sanitizer::TEXT.apply(&mut value);
         assert_eq!(value, "a\tb\nc[31m \u{1F468}\u{200D}\u{1F469}");
         Sanitizer::IDENTIFIER.apply(&mut value);
-        assert_eq!(value, "abc[31m \u{1F468}\u{1F469}");
+        assert_eq!(value, "abc[31m \u{1F468}\u{200D}\u{1F469}");
     }
 
     #[test]
-    fn identifier_strips_invisible_characters() {
+    fn strip_invisible_removes_invisible_characters() {
         for (input, clean) in [
             ("\u{3164}admin", "admin"),
             ("ad\u{00AD}min", "admin"),
@@ -266,8 +268,15 @@ mod tests {
             ("a\u{200B}d\u{FE0F}min\u{E0100}", "admin"),
         ] {
             let mut value = input.to_owned();
-            Sanitizer::IDENTIFIER.apply(&mut value);
+            Sanitizer::IDENTIFIER
+                .strip_invisible(true)
+                .apply(&mut value);
             assert_eq!(value, clean, "{input:?}");
+            // By default they stay, for `validate_identifier` to refuse with a pointer.
+            let mut kept = input.to_owned();
+            Sanitizer::IDENTIFIER.apply(&mut kept);
+            assert!(kept.chars().any(is_invisible_control), "{input:?}");
+            assert!(crate::validate_identifier(&kept).is_err(), "{input:?}");
         }
         let mut value = "ad\u{00AD}min".to_owned();
         Sanitizer::TEXT.apply(&mut value);
