@@ -36,6 +36,10 @@ pub const LIVE_PATH: &str = "/health/live";
 ///
 /// The layers are added inside the router (`Router::layer`), so axum's matched route template is
 /// known to every one of them. Apply the stack after adding all routes (and any fallback).
+///
+/// The admin routes sit beside the user's routes, not under them: they get only the request id
+/// layer. Authentication, authorization, rate limits and the audit trail never refuse or record
+/// a liveness probe or a scrape, and the metrics layer does not count them.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Stack {
@@ -304,24 +308,44 @@ impl Stack {
         &self.service_name
     }
 
-    /// Adds the admin routes to `router` and wraps every route in the stack's layers.
+    /// Wraps every route of `router` (and its fallback) in the stack's layers and adds the admin
+    /// routes beside them.
     ///
     /// The layers are composed into one tower stack and added with a single `Router::layer`
     /// call: axum boxes and clones the service of each layer it is given per request, so one
     /// composed layer costs that once instead of once per layer.
     ///
+    /// The admin routes (`/health/live`, and `/metrics` when metrics are on) are mounted on a
+    /// router of their own that gets only the request id layer, then merged with the layered
+    /// user routes; the user's fallback (or axum's 404) keeps every layer.
+    ///
     /// Inside a tokio runtime, the first call also starts the recorder's upkeep task.
+    ///
+    /// # Panics
+    /// When `router` already has a route at one of the admin paths.
     pub fn apply<S>(&self, router: Router<S>) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        let router = router.route(LIVE_PATH, get(|| async { "ok" }));
+        let admin = Router::new().route(LIVE_PATH, get(|| async { "ok" }));
         #[cfg(feature = "metrics")]
-        let router = if self.metrics.enabled {
-            router.route(METRICS_PATH, metrics_route(self.recorder.clone()))
+        let admin = if self.metrics.enabled {
+            admin.route(METRICS_PATH, metrics_route(self.recorder.clone()))
         } else {
-            router
+            admin
         };
+        let admin = admin.layer(tower::util::option_layer(
+            self.request_ids.then(request_id_layer),
+        ));
+        // `admin` has axum's default fallback, so `merge` keeps the fallback of `other`: the
+        // user's, with every layer.
+        admin.merge(self.layered(router))
+    }
+
+    fn layered<S>(&self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         router.layer(
             ServiceBuilder::new()
                 .option_layer(self.request_ids.then(request_id_layer))
