@@ -53,6 +53,10 @@ pub struct Stack {
     /// Rate limits keyed by client IP (outside the security layer) and by user (inside it).
     #[cfg(feature = "ratelimit")]
     rate_limits: [Option<streamgate_ratelimit::RateLimitLayer>; 2],
+    /// Whether `rate_limits[0]` is the seed's default, rebuilt when the recorder changes so its
+    /// metrics land where `/metrics` renders.
+    #[cfg(feature = "ratelimit")]
+    default_rate_limit: bool,
     #[cfg(feature = "security")]
     security: Option<streamgate_security::SecurityContextLayer>,
     #[cfg(feature = "security")]
@@ -71,14 +75,20 @@ impl Stack {
     pub fn new(service_name: impl Into<String>) -> Self {
         let stack = Self::without_rate_limits(service_name);
         #[cfg(feature = "ratelimit")]
-        let stack = {
-            let layer = streamgate_ratelimit::RateLimitConfig::default()
-                .builder()
-                .and_then(|builder| builder.metrics(stack.layer_metrics()).build())
-                .expect("the seed's default rate limit is valid");
-            stack.rate_limit(layer)
-        };
+        let stack = stack.default_rate_limit();
         stack
+    }
+
+    /// Installs the seed's default rate limit, recording into the current recorder.
+    #[cfg(feature = "ratelimit")]
+    fn default_rate_limit(mut self) -> Self {
+        let layer = streamgate_ratelimit::RateLimitConfig::default()
+            .builder()
+            .and_then(|builder| builder.metrics(self.layer_metrics()).build())
+            .expect("the seed's default rate limit is valid");
+        self.rate_limits[0] = Some(layer);
+        self.default_rate_limit = true;
+        self
     }
 
     fn without_rate_limits(service_name: impl Into<String>) -> Self {
@@ -92,6 +102,8 @@ impl Stack {
             audit: None,
             #[cfg(feature = "ratelimit")]
             rate_limits: [None, None],
+            #[cfg(feature = "ratelimit")]
+            default_rate_limit: false,
             #[cfg(feature = "security")]
             security: None,
             #[cfg(feature = "security")]
@@ -223,6 +235,7 @@ impl Stack {
     #[cfg(feature = "ratelimit")]
     pub fn rate_limit(mut self, layer: streamgate_ratelimit::RateLimitLayer) -> Self {
         self.rate_limits[0] = Some(layer);
+        self.default_rate_limit = false;
         self
     }
 
@@ -237,6 +250,7 @@ impl Stack {
     #[cfg(feature = "ratelimit")]
     pub fn no_rate_limits(mut self) -> Self {
         self.rate_limits = [None, None];
+        self.default_rate_limit = false;
         self
     }
 
@@ -257,6 +271,10 @@ impl Stack {
     }
 
     /// Where the layers record their own metrics: the stack's recorder.
+    ///
+    /// The handle records into the recorder the stack has now: a layer built with it keeps
+    /// recording there. Call [`Stack::metrics_recorder`] before building layers with this handle,
+    /// or their metrics go to a recorder that `/metrics` does not render.
     #[must_use]
     pub fn layer_metrics(&self) -> streamgate_core::MetricsHandle {
         #[cfg(feature = "metrics")]
@@ -282,9 +300,17 @@ impl Stack {
     }
 
     /// Records into `recorder` instead of a recorder of the stack's own.
+    ///
+    /// The seed's default rate limit is rebuilt to record into `recorder` (its counts start
+    /// afresh). Layers built earlier with [`Stack::layer_metrics`] keep recording into the
+    /// previous recorder: call this first.
     #[cfg(feature = "metrics")]
     pub fn metrics_recorder(mut self, recorder: MetricsRecorder) -> Self {
         self.recorder = recorder;
+        #[cfg(feature = "ratelimit")]
+        if self.default_rate_limit {
+            self = self.default_rate_limit();
+        }
         self
     }
 
