@@ -23,6 +23,12 @@
 //! variable: `STREAMGATE__` followed by the key path in upper case joined by `__`, for example
 //! `STREAMGATE__MONITORING__METRICS__SERVICE_NAME=upload`. Values are read as YAML scalars.
 //! The config only drives the layers' builders; each layer can be built in code as well.
+//!
+//! The sections of layers behind a cargo feature (`security.auth`, `security.rate_limiting`,
+//! `security.audit_logging`) are known to every build. In a build without the feature, such a
+//! section is accepted when it says `enabled: false` (or is empty) and otherwise fails with the
+//! key and the feature to turn on, for example
+//! ``streamgate.yaml:16:3: security: `security.rate_limiting` needs the `ratelimit` cargo feature ...``.
 
 use std::{fmt, path::Path, time::Duration};
 
@@ -109,6 +115,83 @@ pub struct SecurityConfig {
     /// `security.audit_logging`: where audit events go and how long they are kept.
     #[cfg(feature = "audit")]
     pub audit_logging: AuditLoggingConfig,
+    /// `security.auth` in a build without the `security` feature: rejected when present.
+    #[cfg(not(feature = "security"))]
+    #[serde(rename = "auth", deserialize_with = "compiled_out::auth")]
+    compiled_out_auth: (),
+    /// `security.rate_limiting` in a build without the `ratelimit` feature: rejected unless it
+    /// says `enabled: false`.
+    #[cfg(not(feature = "ratelimit"))]
+    #[serde(
+        rename = "rate_limiting",
+        deserialize_with = "compiled_out::rate_limiting"
+    )]
+    compiled_out_rate_limiting: (),
+    /// `security.audit_logging` in a build without the `audit` feature: rejected unless it says
+    /// `enabled: false`.
+    #[cfg(not(feature = "audit"))]
+    #[serde(
+        rename = "audit_logging",
+        deserialize_with = "compiled_out::audit_logging"
+    )]
+    compiled_out_audit_logging: (),
+}
+
+/// The sections of layers a build left out. The keys are always known, so the shipped
+/// `streamgate.yaml` does not fail with "unknown field"; a section that would turn the missing
+/// layer on fails with the key and the cargo feature that builds it.
+#[cfg(not(all(feature = "security", feature = "ratelimit", feature = "audit")))]
+#[allow(
+    dead_code,
+    reason = "each function is used only when its feature is off"
+)]
+mod compiled_out {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use serde_yaml_ng::Value;
+
+    /// Accepts `section` only when it is empty or, when `has_enabled`, says `enabled: false`.
+    fn check<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        section: &str,
+        feature: &str,
+        has_enabled: bool,
+    ) -> Result<(), D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let off = match &value {
+            Value::Null => true,
+            Value::Mapping(map) if has_enabled => {
+                map.get("enabled").and_then(Value::as_bool) == Some(false)
+            }
+            _ => false,
+        };
+        if off {
+            return Ok(());
+        }
+        let hint = if has_enabled {
+            " (or set `enabled: false`)"
+        } else {
+            " (or remove the section)"
+        };
+        Err(D::Error::custom(format!(
+            "`security.{section}` needs the `{feature}` cargo feature of streamgate, which this build leaves out{hint}"
+        )))
+    }
+
+    pub(super) fn auth<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        check(deserializer, "auth", "security", false)
+    }
+
+    pub(super) fn rate_limiting<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<(), D::Error> {
+        check(deserializer, "rate_limiting", "ratelimit", true)
+    }
+
+    pub(super) fn audit_logging<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<(), D::Error> {
+        check(deserializer, "audit_logging", "audit", true)
+    }
 }
 
 /// Where audit events are written.
@@ -346,6 +429,52 @@ fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(not(feature = "ratelimit"))]
+    fn a_rate_limit_section_without_its_feature_names_the_feature() {
+        let text = "security:\n  rate_limiting:\n    enabled: true\n    capacity: 5\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert_eq!(error.line(), Some(2), "{error}");
+        assert!(
+            error
+                .message()
+                .starts_with("security: `security.rate_limiting` needs")
+                && error.message().contains("`ratelimit` cargo feature"),
+            "{error}"
+        );
+        let text = "security:\n  rate_limiting:\n    enabled: false\n    capacity: 5\n";
+        Config::from_yaml_str("s.yaml", text).unwrap();
+    }
+
+    #[test]
+    #[cfg(not(feature = "audit"))]
+    fn an_audit_section_without_its_feature_names_the_feature() {
+        let error = Config::from_yaml_str("s.yaml", "security:\n  audit_logging: {sink: file}\n")
+            .unwrap_err();
+        assert!(error.message().contains("`audit` cargo feature"), "{error}");
+        Config::from_yaml_str("s.yaml", "security:\n  audit_logging: {enabled: false}\n").unwrap();
+    }
+
+    #[test]
+    #[cfg(not(feature = "security"))]
+    fn an_auth_section_without_its_feature_names_the_feature() {
+        let text = "security:\n  auth:\n    allow_anonymous: true\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert!(
+            error.message().contains("`security` cargo feature"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    #[cfg(not(all(feature = "ratelimit", feature = "audit")))]
+    fn the_shipped_file_names_the_missing_feature() {
+        let text = include_str!("../streamgate.yaml");
+        let error = Config::from_yaml_str("streamgate.yaml", text).unwrap_err();
+        assert!(error.message().contains("cargo feature"), "{error}");
+        assert!(!error.message().contains("unknown field"), "{error}");
+    }
 
     #[test]
     fn empty_file_is_all_defaults() {
