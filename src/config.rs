@@ -337,7 +337,7 @@ impl Config {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|error| ConfigError::new(&name, format!("cannot read: {error}")))?;
-        Self::from_yaml_str_with_env(&name, &text, std::env::vars())
+        Self::from_yaml_str_with_env(&name, &text, env_overrides(std::env::vars_os())?)
     }
 
     /// Parses YAML text; `source_name` is what errors call it. No environment overrides.
@@ -351,6 +351,10 @@ impl Config {
     /// Parses YAML text, then applies the overrides among `vars` (pairs of name and value, for
     /// example `std::env::vars()`).
     ///
+    /// A value is read as a YAML scalar (`true`, `10`, `5m`); where that does not fit the key and
+    /// the text as a string does (`service_name` given as `2048`, `null` or `api: v2`), it is
+    /// taken as written.
+    ///
     /// # Errors
     /// A [`ConfigError`] naming the source, line and key, or the environment variable.
     pub fn from_yaml_str_with_env(
@@ -360,15 +364,19 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         // An empty file is an empty mapping: every default.
         let text = if text.trim().is_empty() { "{}" } else { text };
-        let config: Self = serde_yaml_ng::from_str(text)
+        let mut config: Self = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
         let overrides: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(name, _)| name.starts_with(ENV_PREFIX))
             .collect();
         if overrides.is_empty() {
-            return config.validated(source_name);
+            config.check(source_name)?;
+            return Ok(config);
         }
+        // A check that fails only once a variable is applied is that variable's fault; one that
+        // already failed on the file stays the file's.
+        let mut file_error = config.check(source_name).err();
         let mut tree: Value = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
         for (name, value) in &overrides {
@@ -376,20 +384,35 @@ impl Config {
                 .split("__")
                 .map(str::to_ascii_lowercase)
                 .collect();
-            let scalar: Value =
+            let typed: Value =
                 serde_yaml_ng::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
-            set_path(&mut tree, &path, scalar)
-                .map_err(|message| ConfigError::new(name, message))?;
-            Self::deserialize(tree.clone())
-                .map_err(|error| ConfigError::new(name, error.to_string()))?;
+            let raw = Value::String(value.clone());
+            let retry = typed != raw;
+            set_path(&mut tree, &path, typed).map_err(|message| ConfigError::new(name, message))?;
+            config = match Self::deserialize(tree.clone()) {
+                Ok(config) => config,
+                Err(error) if retry => {
+                    set_path(&mut tree, &path, raw)
+                        .map_err(|message| ConfigError::new(name, message))?;
+                    Self::deserialize(tree.clone())
+                        .map_err(|_| ConfigError::new(name, error.to_string()))?
+                }
+                Err(error) => return Err(ConfigError::new(name, error.to_string())),
+            };
+            match config.check(name) {
+                Ok(()) => file_error = None,
+                Err(error) if file_error.is_none() => return Err(error),
+                Err(_) => {}
+            }
         }
-        let config = Self::deserialize(tree)
-            .map_err(|error| ConfigError::new("environment", error.to_string()))?;
-        config.validated(source_name)
+        match file_error {
+            Some(error) => Err(error),
+            None => Ok(config),
+        }
     }
 
-    /// Checks what the types alone cannot.
-    fn validated(self, source_name: &str) -> Result<Self, ConfigError> {
+    /// Checks what the types alone cannot; errors are reported against `source_name`.
+    fn check(&self, source_name: &str) -> Result<(), ConfigError> {
         streamgate_core::TrustedProxies::parse(&self.security.trusted_proxies)
             .map_err(|e| ConfigError::new(source_name, format!("security.trusted_proxies: {e}")))?;
         if self.monitoring.metrics.window.is_zero() {
@@ -398,8 +421,33 @@ impl Config {
                 "monitoring.metrics.window: must be longer than zero",
             ));
         }
-        Ok(self)
+        Ok(())
     }
+}
+
+/// The `STREAMGATE__` variables among `vars`, as text. Variables of other programs that are not
+/// UTF-8 are skipped.
+///
+/// # Errors
+/// A [`ConfigError`] naming a `STREAMGATE__` variable whose name or value is not UTF-8.
+fn env_overrides(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut overrides = Vec::new();
+    for (name, value) in vars {
+        let shown = name.to_string_lossy();
+        if !shown.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            return Err(ConfigError::new(
+                &shown,
+                "the environment variable is not valid UTF-8",
+            ));
+        };
+        overrides.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(overrides)
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
@@ -553,6 +601,90 @@ mod tests {
             error.message().contains("unknown field `servise`"),
             "{error}"
         );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn string_keys_take_values_that_read_as_other_yaml_as_written() {
+        for value in ["2048", "null", "api: v2", "true", "~", "[a]"] {
+            let vars = env(&[("STREAMGATE__MONITORING__METRICS__SERVICE_NAME", value)]);
+            let config = Config::from_yaml_str_with_env("s.yaml", "", vars)
+                .unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            assert_eq!(config.monitoring.metrics.service_name, value);
+        }
+        let vars = env(&[("STREAMGATE__SECURITY__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]")]);
+        let config = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap();
+        assert_eq!(config.security.trusted_proxies, ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn a_bad_typed_override_names_the_variable() {
+        let vars = env(&[(
+            "STREAMGATE__MONITORING__METRICS__RECORD_BODY_SIZES",
+            "maybe",
+        )]);
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(
+            error.source_name(),
+            "STREAMGATE__MONITORING__METRICS__RECORD_BODY_SIZES"
+        );
+
+        let vars = env(&[("STREAMGATE__MONITORING__METRICS__WINDOW", "0s")]);
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "STREAMGATE__MONITORING__METRICS__WINDOW: monitoring.metrics.window: must be longer than zero"
+        );
+
+        let vars = env(&[("STREAMGATE__SECURITY__TRUSTED_PROXIES", "[ten]")]);
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(error.source_name(), "STREAMGATE__SECURITY__TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn a_file_error_stays_the_files_unless_a_variable_fixes_it() {
+        let text = "monitoring:\n  metrics:\n    window: 0s\n";
+        let vars = env(&[("STREAMGATE__MONITORING__METRICS__SERVICE_NAME", "shop")]);
+        let error = Config::from_yaml_str_with_env("s.yaml", text, vars).unwrap_err();
+        assert_eq!(error.source_name(), "s.yaml");
+        let vars = env(&[("STREAMGATE__MONITORING__METRICS__WINDOW", "1m")]);
+        let config = Config::from_yaml_str_with_env("s.yaml", text, vars).unwrap();
+        assert_eq!(config.monitoring.metrics.window, Duration::from_secs(60));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_variables_are_skipped_unless_they_are_ours() {
+        use std::{ffi::OsString, os::unix::ffi::OsStringExt};
+        let bad = || OsString::from_vec(vec![b'x', 0xff]);
+        let name = |n: &str| OsString::from(n);
+        let vars = vec![
+            (name("OTHER"), bad()),
+            (OsString::from_vec(b"OTHER_\xff".to_vec()), name("x")),
+            (
+                name("STREAMGATE__MONITORING__METRICS__ENABLED"),
+                name("false"),
+            ),
+        ];
+        let overrides = env_overrides(vars).unwrap();
+        assert_eq!(
+            overrides,
+            env(&[("STREAMGATE__MONITORING__METRICS__ENABLED", "false")])
+        );
+
+        let vars = vec![(name("STREAMGATE__MONITORING__METRICS__SERVICE_NAME"), bad())];
+        let error = env_overrides(vars).unwrap_err();
+        assert_eq!(
+            error.source_name(),
+            "STREAMGATE__MONITORING__METRICS__SERVICE_NAME"
+        );
+        assert!(error.message().contains("UTF-8"), "{error}");
     }
 
     #[test]
