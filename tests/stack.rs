@@ -102,6 +102,7 @@ async fn promtool_accepts_the_exposition() {
     assert!(said.trim().is_empty(), "promtool warnings: {said}");
 }
 
+#[cfg(feature = "ratelimit")]
 #[tokio::test]
 async fn the_default_rate_limit_records_into_a_recorder_given_later() {
     let recorder = streamgate::metrics::MetricsRecorder::new();
