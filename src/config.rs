@@ -23,6 +23,12 @@
 //! variable: `STREAMGATE__` followed by the key path in upper case joined by `__`, for example
 //! `STREAMGATE__MONITORING__METRICS__SERVICE_NAME=upload`. Values are read as YAML scalars.
 //! The config only drives the layers' builders; each layer can be built in code as well.
+//!
+//! The sections of layers behind a cargo feature (`security.auth`, `security.rate_limiting`,
+//! `security.audit_logging`) are known to every build. In a build without the feature, such a
+//! section is accepted when it says `enabled: false` (or is empty) and otherwise fails with the
+//! key and the feature to turn on, for example
+//! ``streamgate.yaml:16:3: security: `security.rate_limiting` needs the `ratelimit` cargo feature ...``.
 
 use std::{fmt, path::Path, time::Duration};
 
@@ -109,6 +115,83 @@ pub struct SecurityConfig {
     /// `security.audit_logging`: where audit events go and how long they are kept.
     #[cfg(feature = "audit")]
     pub audit_logging: AuditLoggingConfig,
+    /// `security.auth` in a build without the `security` feature: rejected when present.
+    #[cfg(not(feature = "security"))]
+    #[serde(rename = "auth", deserialize_with = "compiled_out::auth")]
+    compiled_out_auth: (),
+    /// `security.rate_limiting` in a build without the `ratelimit` feature: rejected unless it
+    /// says `enabled: false`.
+    #[cfg(not(feature = "ratelimit"))]
+    #[serde(
+        rename = "rate_limiting",
+        deserialize_with = "compiled_out::rate_limiting"
+    )]
+    compiled_out_rate_limiting: (),
+    /// `security.audit_logging` in a build without the `audit` feature: rejected unless it says
+    /// `enabled: false`.
+    #[cfg(not(feature = "audit"))]
+    #[serde(
+        rename = "audit_logging",
+        deserialize_with = "compiled_out::audit_logging"
+    )]
+    compiled_out_audit_logging: (),
+}
+
+/// The sections of layers a build left out. The keys are always known, so the shipped
+/// `streamgate.yaml` does not fail with "unknown field"; a section that would turn the missing
+/// layer on fails with the key and the cargo feature that builds it.
+#[cfg(not(all(feature = "security", feature = "ratelimit", feature = "audit")))]
+#[allow(
+    dead_code,
+    reason = "each function is used only when its feature is off"
+)]
+mod compiled_out {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use serde_yaml_ng::Value;
+
+    /// Accepts `section` only when it is empty or, when `has_enabled`, says `enabled: false`.
+    fn check<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        section: &str,
+        feature: &str,
+        has_enabled: bool,
+    ) -> Result<(), D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let off = match &value {
+            Value::Null => true,
+            Value::Mapping(map) if has_enabled => {
+                map.get("enabled").and_then(Value::as_bool) == Some(false)
+            }
+            _ => false,
+        };
+        if off {
+            return Ok(());
+        }
+        let hint = if has_enabled {
+            " (or set `enabled: false`)"
+        } else {
+            " (or remove the section)"
+        };
+        Err(D::Error::custom(format!(
+            "`security.{section}` needs the `{feature}` cargo feature of streamgate, which this build leaves out{hint}"
+        )))
+    }
+
+    pub(super) fn auth<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        check(deserializer, "auth", "security", false)
+    }
+
+    pub(super) fn rate_limiting<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<(), D::Error> {
+        check(deserializer, "rate_limiting", "ratelimit", true)
+    }
+
+    pub(super) fn audit_logging<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<(), D::Error> {
+        check(deserializer, "audit_logging", "audit", true)
+    }
 }
 
 /// Where audit events are written.
@@ -254,7 +337,7 @@ impl Config {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|error| ConfigError::new(&name, format!("cannot read: {error}")))?;
-        Self::from_yaml_str_with_env(&name, &text, std::env::vars())
+        Self::from_yaml_str_with_env(&name, &text, env_overrides(std::env::vars_os())?)
     }
 
     /// Parses YAML text; `source_name` is what errors call it. No environment overrides.
@@ -268,6 +351,10 @@ impl Config {
     /// Parses YAML text, then applies the overrides among `vars` (pairs of name and value, for
     /// example `std::env::vars()`).
     ///
+    /// A value is read as a YAML scalar (`true`, `10`, `5m`); where that does not fit the key and
+    /// the text as a string does (`service_name` given as `2048`, `null` or `api: v2`), it is
+    /// taken as written.
+    ///
     /// # Errors
     /// A [`ConfigError`] naming the source, line and key, or the environment variable.
     pub fn from_yaml_str_with_env(
@@ -277,15 +364,19 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         // An empty file is an empty mapping: every default.
         let text = if text.trim().is_empty() { "{}" } else { text };
-        let config: Self = serde_yaml_ng::from_str(text)
+        let mut config: Self = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
         let overrides: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(name, _)| name.starts_with(ENV_PREFIX))
             .collect();
         if overrides.is_empty() {
-            return config.validated(source_name);
+            config.check(source_name)?;
+            return Ok(config);
         }
+        // A check that fails only once a variable is applied is that variable's fault; one that
+        // already failed on the file stays the file's.
+        let mut file_error = config.check(source_name).err();
         let mut tree: Value = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
         for (name, value) in &overrides {
@@ -293,20 +384,35 @@ impl Config {
                 .split("__")
                 .map(str::to_ascii_lowercase)
                 .collect();
-            let scalar: Value =
+            let typed: Value =
                 serde_yaml_ng::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
-            set_path(&mut tree, &path, scalar)
-                .map_err(|message| ConfigError::new(name, message))?;
-            Self::deserialize(tree.clone())
-                .map_err(|error| ConfigError::new(name, error.to_string()))?;
+            let raw = Value::String(value.clone());
+            let retry = typed != raw;
+            set_path(&mut tree, &path, typed).map_err(|message| ConfigError::new(name, message))?;
+            config = match Self::deserialize(tree.clone()) {
+                Ok(config) => config,
+                Err(error) if retry => {
+                    set_path(&mut tree, &path, raw)
+                        .map_err(|message| ConfigError::new(name, message))?;
+                    Self::deserialize(tree.clone())
+                        .map_err(|_| ConfigError::new(name, error.to_string()))?
+                }
+                Err(error) => return Err(ConfigError::new(name, error.to_string())),
+            };
+            match config.check(name) {
+                Ok(()) => file_error = None,
+                Err(error) if file_error.is_none() => return Err(error),
+                Err(_) => {}
+            }
         }
-        let config = Self::deserialize(tree)
-            .map_err(|error| ConfigError::new("environment", error.to_string()))?;
-        config.validated(source_name)
+        match file_error {
+            Some(error) => Err(error),
+            None => Ok(config),
+        }
     }
 
-    /// Checks what the types alone cannot.
-    fn validated(self, source_name: &str) -> Result<Self, ConfigError> {
+    /// Checks what the types alone cannot; errors are reported against `source_name`.
+    fn check(&self, source_name: &str) -> Result<(), ConfigError> {
         streamgate_core::TrustedProxies::parse(&self.security.trusted_proxies)
             .map_err(|e| ConfigError::new(source_name, format!("security.trusted_proxies: {e}")))?;
         if self.monitoring.metrics.window.is_zero() {
@@ -315,8 +421,33 @@ impl Config {
                 "monitoring.metrics.window: must be longer than zero",
             ));
         }
-        Ok(self)
+        Ok(())
     }
+}
+
+/// The `STREAMGATE__` variables among `vars`, as text. Variables of other programs that are not
+/// UTF-8 are skipped.
+///
+/// # Errors
+/// A [`ConfigError`] naming a `STREAMGATE__` variable whose name or value is not UTF-8.
+fn env_overrides(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut overrides = Vec::new();
+    for (name, value) in vars {
+        let shown = name.to_string_lossy();
+        if !shown.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            return Err(ConfigError::new(
+                &shown,
+                "the environment variable is not valid UTF-8",
+            ));
+        };
+        overrides.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(overrides)
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
@@ -346,6 +477,52 @@ fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(not(feature = "ratelimit"))]
+    fn a_rate_limit_section_without_its_feature_names_the_feature() {
+        let text = "security:\n  rate_limiting:\n    enabled: true\n    capacity: 5\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert_eq!(error.line(), Some(2), "{error}");
+        assert!(
+            error
+                .message()
+                .starts_with("security: `security.rate_limiting` needs")
+                && error.message().contains("`ratelimit` cargo feature"),
+            "{error}"
+        );
+        let text = "security:\n  rate_limiting:\n    enabled: false\n    capacity: 5\n";
+        Config::from_yaml_str("s.yaml", text).unwrap();
+    }
+
+    #[test]
+    #[cfg(not(feature = "audit"))]
+    fn an_audit_section_without_its_feature_names_the_feature() {
+        let error = Config::from_yaml_str("s.yaml", "security:\n  audit_logging: {sink: file}\n")
+            .unwrap_err();
+        assert!(error.message().contains("`audit` cargo feature"), "{error}");
+        Config::from_yaml_str("s.yaml", "security:\n  audit_logging: {enabled: false}\n").unwrap();
+    }
+
+    #[test]
+    #[cfg(not(feature = "security"))]
+    fn an_auth_section_without_its_feature_names_the_feature() {
+        let text = "security:\n  auth:\n    allow_anonymous: true\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert!(
+            error.message().contains("`security` cargo feature"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    #[cfg(not(all(feature = "ratelimit", feature = "audit")))]
+    fn the_shipped_file_names_the_missing_feature() {
+        let text = include_str!("../streamgate.yaml");
+        let error = Config::from_yaml_str("streamgate.yaml", text).unwrap_err();
+        assert!(error.message().contains("cargo feature"), "{error}");
+        assert!(!error.message().contains("unknown field"), "{error}");
+    }
 
     #[test]
     fn empty_file_is_all_defaults() {
@@ -424,6 +601,90 @@ mod tests {
             error.message().contains("unknown field `servise`"),
             "{error}"
         );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn string_keys_take_values_that_read_as_other_yaml_as_written() {
+        for value in ["2048", "null", "api: v2", "true", "~", "[a]"] {
+            let vars = env(&[("STREAMGATE__MONITORING__METRICS__SERVICE_NAME", value)]);
+            let config = Config::from_yaml_str_with_env("s.yaml", "", vars)
+                .unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            assert_eq!(config.monitoring.metrics.service_name, value);
+        }
+        let vars = env(&[("STREAMGATE__SECURITY__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]")]);
+        let config = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap();
+        assert_eq!(config.security.trusted_proxies, ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn a_bad_typed_override_names_the_variable() {
+        let vars = env(&[(
+            "STREAMGATE__MONITORING__METRICS__RECORD_BODY_SIZES",
+            "maybe",
+        )]);
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(
+            error.source_name(),
+            "STREAMGATE__MONITORING__METRICS__RECORD_BODY_SIZES"
+        );
+
+        let vars = env(&[("STREAMGATE__MONITORING__METRICS__WINDOW", "0s")]);
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "STREAMGATE__MONITORING__METRICS__WINDOW: monitoring.metrics.window: must be longer than zero"
+        );
+
+        let vars = env(&[("STREAMGATE__SECURITY__TRUSTED_PROXIES", "[ten]")]);
+        let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
+        assert_eq!(error.source_name(), "STREAMGATE__SECURITY__TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn a_file_error_stays_the_files_unless_a_variable_fixes_it() {
+        let text = "monitoring:\n  metrics:\n    window: 0s\n";
+        let vars = env(&[("STREAMGATE__MONITORING__METRICS__SERVICE_NAME", "shop")]);
+        let error = Config::from_yaml_str_with_env("s.yaml", text, vars).unwrap_err();
+        assert_eq!(error.source_name(), "s.yaml");
+        let vars = env(&[("STREAMGATE__MONITORING__METRICS__WINDOW", "1m")]);
+        let config = Config::from_yaml_str_with_env("s.yaml", text, vars).unwrap();
+        assert_eq!(config.monitoring.metrics.window, Duration::from_secs(60));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_variables_are_skipped_unless_they_are_ours() {
+        use std::{ffi::OsString, os::unix::ffi::OsStringExt};
+        let bad = || OsString::from_vec(vec![b'x', 0xff]);
+        let name = |n: &str| OsString::from(n);
+        let vars = vec![
+            (name("OTHER"), bad()),
+            (OsString::from_vec(b"OTHER_\xff".to_vec()), name("x")),
+            (
+                name("STREAMGATE__MONITORING__METRICS__ENABLED"),
+                name("false"),
+            ),
+        ];
+        let overrides = env_overrides(vars).unwrap();
+        assert_eq!(
+            overrides,
+            env(&[("STREAMGATE__MONITORING__METRICS__ENABLED", "false")])
+        );
+
+        let vars = vec![(name("STREAMGATE__MONITORING__METRICS__SERVICE_NAME"), bad())];
+        let error = env_overrides(vars).unwrap_err();
+        assert_eq!(
+            error.source_name(),
+            "STREAMGATE__MONITORING__METRICS__SERVICE_NAME"
+        );
+        assert!(error.message().contains("UTF-8"), "{error}");
     }
 
     #[test]

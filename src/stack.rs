@@ -36,6 +36,10 @@ pub const LIVE_PATH: &str = "/health/live";
 ///
 /// The layers are added inside the router (`Router::layer`), so axum's matched route template is
 /// known to every one of them. Apply the stack after adding all routes (and any fallback).
+///
+/// The admin routes sit beside the user's routes, not under them: they get only the request id
+/// layer. Authentication, authorization, rate limits and the audit trail never refuse or record
+/// a liveness probe or a scrape, and the metrics layer does not count them.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Stack {
@@ -49,6 +53,10 @@ pub struct Stack {
     /// Rate limits keyed by client IP (outside the security layer) and by user (inside it).
     #[cfg(feature = "ratelimit")]
     rate_limits: [Option<streamgate_ratelimit::RateLimitLayer>; 2],
+    /// Whether `rate_limits[0]` is the seed's default, rebuilt when the recorder changes so its
+    /// metrics land where `/metrics` renders.
+    #[cfg(feature = "ratelimit")]
+    default_rate_limit: bool,
     #[cfg(feature = "security")]
     security: Option<streamgate_security::SecurityContextLayer>,
     #[cfg(feature = "security")]
@@ -67,14 +75,20 @@ impl Stack {
     pub fn new(service_name: impl Into<String>) -> Self {
         let stack = Self::without_rate_limits(service_name);
         #[cfg(feature = "ratelimit")]
-        let stack = {
-            let layer = streamgate_ratelimit::RateLimitConfig::default()
-                .builder()
-                .and_then(|builder| builder.metrics(stack.layer_metrics()).build())
-                .expect("the seed's default rate limit is valid");
-            stack.rate_limit(layer)
-        };
+        let stack = stack.default_rate_limit();
         stack
+    }
+
+    /// Installs the seed's default rate limit, recording into the current recorder.
+    #[cfg(feature = "ratelimit")]
+    fn default_rate_limit(mut self) -> Self {
+        let layer = streamgate_ratelimit::RateLimitConfig::default()
+            .builder()
+            .and_then(|builder| builder.metrics(self.layer_metrics()).build())
+            .expect("the seed's default rate limit is valid");
+        self.rate_limits[0] = Some(layer);
+        self.default_rate_limit = true;
+        self
     }
 
     fn without_rate_limits(service_name: impl Into<String>) -> Self {
@@ -88,6 +102,8 @@ impl Stack {
             audit: None,
             #[cfg(feature = "ratelimit")]
             rate_limits: [None, None],
+            #[cfg(feature = "ratelimit")]
+            default_rate_limit: false,
             #[cfg(feature = "security")]
             security: None,
             #[cfg(feature = "security")]
@@ -219,6 +235,7 @@ impl Stack {
     #[cfg(feature = "ratelimit")]
     pub fn rate_limit(mut self, layer: streamgate_ratelimit::RateLimitLayer) -> Self {
         self.rate_limits[0] = Some(layer);
+        self.default_rate_limit = false;
         self
     }
 
@@ -233,6 +250,7 @@ impl Stack {
     #[cfg(feature = "ratelimit")]
     pub fn no_rate_limits(mut self) -> Self {
         self.rate_limits = [None, None];
+        self.default_rate_limit = false;
         self
     }
 
@@ -253,6 +271,10 @@ impl Stack {
     }
 
     /// Where the layers record their own metrics: the stack's recorder.
+    ///
+    /// The handle records into the recorder the stack has now: a layer built with it keeps
+    /// recording there. Call [`Stack::metrics_recorder`] before building layers with this handle,
+    /// or their metrics go to a recorder that `/metrics` does not render.
     #[must_use]
     pub fn layer_metrics(&self) -> streamgate_core::MetricsHandle {
         #[cfg(feature = "metrics")]
@@ -278,9 +300,17 @@ impl Stack {
     }
 
     /// Records into `recorder` instead of a recorder of the stack's own.
+    ///
+    /// The seed's default rate limit is rebuilt to record into `recorder` (its counts start
+    /// afresh). Layers built earlier with [`Stack::layer_metrics`] keep recording into the
+    /// previous recorder: call this first.
     #[cfg(feature = "metrics")]
     pub fn metrics_recorder(mut self, recorder: MetricsRecorder) -> Self {
         self.recorder = recorder;
+        #[cfg(feature = "ratelimit")]
+        if self.default_rate_limit {
+            self = self.default_rate_limit();
+        }
         self
     }
 
@@ -304,24 +334,44 @@ impl Stack {
         &self.service_name
     }
 
-    /// Adds the admin routes to `router` and wraps every route in the stack's layers.
+    /// Wraps every route of `router` (and its fallback) in the stack's layers and adds the admin
+    /// routes beside them.
     ///
     /// The layers are composed into one tower stack and added with a single `Router::layer`
     /// call: axum boxes and clones the service of each layer it is given per request, so one
     /// composed layer costs that once instead of once per layer.
     ///
+    /// The admin routes (`/health/live`, and `/metrics` when metrics are on) are mounted on a
+    /// router of their own that gets only the request id layer, then merged with the layered
+    /// user routes; the user's fallback (or axum's 404) keeps every layer.
+    ///
     /// Inside a tokio runtime, the first call also starts the recorder's upkeep task.
+    ///
+    /// # Panics
+    /// When `router` already has a route at one of the admin paths.
     pub fn apply<S>(&self, router: Router<S>) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        let router = router.route(LIVE_PATH, get(|| async { "ok" }));
+        let admin = Router::new().route(LIVE_PATH, get(|| async { "ok" }));
         #[cfg(feature = "metrics")]
-        let router = if self.metrics.enabled {
-            router.route(METRICS_PATH, metrics_route(self.recorder.clone()))
+        let admin = if self.metrics.enabled {
+            admin.route(METRICS_PATH, metrics_route(self.recorder.clone()))
         } else {
-            router
+            admin
         };
+        let admin = admin.layer(tower::util::option_layer(
+            self.request_ids.then(request_id_layer),
+        ));
+        // `admin` has axum's default fallback, so `merge` keeps the fallback of `other`: the
+        // user's, with every layer.
+        admin.merge(self.layered(router))
+    }
+
+    fn layered<S>(&self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         router.layer(
             ServiceBuilder::new()
                 .option_layer(self.request_ids.then(request_id_layer))

@@ -101,3 +101,19 @@ async fn promtool_accepts_the_exposition() {
     assert!(output.status.success(), "promtool failed: {said}\n{text}");
     assert!(said.trim().is_empty(), "promtool warnings: {said}");
 }
+
+#[cfg(feature = "ratelimit")]
+#[tokio::test]
+async fn the_default_rate_limit_records_into_a_recorder_given_later() {
+    let recorder = streamgate::metrics::MetricsRecorder::new();
+    let stack = Stack::new("shop").metrics_recorder(recorder.clone());
+    let served = Served::start(stack.apply(routes())).await;
+    assert_eq!(served.get("/items/1").await.status, 200);
+
+    let text = served.get("/metrics").await.body;
+    let allowed = text
+        .lines()
+        .find(|l| l.starts_with("streamgate_ratelimit_requests_total{") && l.contains("allowed"))
+        .unwrap_or_else(|| panic!("no rate-limit decisions at /metrics:\n{text}"));
+    assert!(allowed.ends_with(" 1"), "{allowed}");
+}

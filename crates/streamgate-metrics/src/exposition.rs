@@ -15,6 +15,10 @@ pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`,
 /// `process_start_time_seconds`, ...) read at each scrape.
 ///
+/// `process_cpu_seconds_total` comes from the `metrics-process` crate, which records it as a
+/// counter of whole seconds: the fraction is dropped, so over short intervals (a `rate()` over
+/// less than a few minutes of a mostly idle process) it moves in steps of one second.
+///
 /// ```
 /// use axum::Router;
 /// use streamgate_metrics::{MetricsRecorder, metrics_route};

@@ -21,6 +21,17 @@ use crate::{
 /// in-flight gauge comes back down when the client disconnects or the response future or body is
 /// dropped.
 ///
+/// A request that ends without a response is still counted, with a status of its own:
+///
+/// - `500` when the handler panicked (the response future is dropped while the thread unwinds,
+///   as tokio does with a panicking task) or the inner service returned an error;
+/// - `499` ("client closed request", nginx's convention) when the response future was dropped
+///   without a panic: the client disconnected, or an outer layer such as a timeout gave up.
+///   It is a 4xx, so the default [`MetricsRecorder::error_rate`] does not count it as an error.
+///
+/// Both record the time until the drop and no response size. A panic caught by a
+/// `CatchPanicLayer` inside this layer is its 500 response, recorded as any other.
+///
 /// ```
 /// use axum::{Router, routing::get, body::Body};
 /// use http::Request;

@@ -119,7 +119,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = ready!(this.inner.poll(cx))?;
+        let response = match ready!(this.inner.poll(cx)) {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(guard) = this.guard {
+                    guard.status = Some(STATUS_SERVICE_ERROR);
+                }
+                return Poll::Ready(Err(error));
+            }
+        };
         let mut guard = this.guard.take();
         if let Some(guard) = &mut guard {
             guard.status = Some(response.status().as_u16());
@@ -128,8 +136,19 @@ where
     }
 }
 
-/// Holds one request's in-flight count; on drop it records the request (when a response was
-/// produced) and brings the in-flight gauge back down.
+/// The status recorded for a request whose inner service returned an error, or whose response
+/// future was dropped while the thread unwound from a panic (the handler panicked): no response
+/// was produced, and the server failed.
+pub(crate) const STATUS_SERVICE_ERROR: u16 = 500;
+
+/// The status recorded for a request whose response future was dropped before a response was
+/// produced, without a panic: the client closed the connection, or an outer layer (a timeout)
+/// gave up on it. nginx's "499 Client Closed Request", so it is not a server error.
+pub(crate) const STATUS_CLIENT_CLOSED: u16 = 499;
+
+/// Holds one request's in-flight count; on drop it records the request and brings the in-flight
+/// gauge back down. A request dropped without a response is recorded as
+/// [`STATUS_SERVICE_ERROR`] when the thread is panicking, else as [`STATUS_CLIENT_CLOSED`].
 #[derive(Debug)]
 pub(crate) struct RequestGuard {
     route: Arc<RouteMetrics>,
@@ -154,10 +173,8 @@ impl RequestGuard {
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.route.active.decrement(1.0);
-        let Some(status) = self.status else {
-            return;
-        };
+        let responded = self.status.is_some();
+        let status = self.status.unwrap_or_else(unfinished_status);
         let metrics = self.route.status(status);
         let now = Instant::now();
         let seconds = now.saturating_duration_since(self.start).as_secs_f64();
@@ -166,8 +183,20 @@ impl Drop for RequestGuard {
         if let (Some(histogram), Some(bytes)) = (&metrics.request_size, self.request_bytes) {
             histogram.record(bytes as f64);
         }
-        if let Some(histogram) = &metrics.response_size {
+        if let (Some(histogram), true) = (&metrics.response_size, responded) {
             histogram.record(self.response_bytes as f64);
         }
+        // Last, so that an observer who sees the gauge down also sees the request recorded.
+        self.route.active.decrement(1.0);
+    }
+}
+
+/// The status of a request dropped before its response: see [`RequestGuard`].
+#[cold]
+fn unfinished_status() -> u16 {
+    if std::thread::panicking() {
+        STATUS_SERVICE_ERROR
+    } else {
+        STATUS_CLIENT_CLOSED
     }
 }

@@ -1,16 +1,23 @@
-//! Over a real socket: the in-flight gauge counts a pending request and comes back down when the
-//! client disconnects.
+//! Requests that end without a response: over a real socket, the in-flight gauge counts a pending
+//! request and comes back down when the client disconnects (the request is counted as 499); a
+//! panicking handler is counted as 500.
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{Router, routing::get};
+use axum::{Router, body::Body, routing::get};
+use http::Request;
 use streamgate_metrics::{MetricsLayer, MetricsRecorder};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tower::ServiceExt;
 
 fn in_flight(recorder: &MetricsRecorder) -> f64 {
+    in_flight_on(recorder, "/slow")
+}
+
+fn in_flight_on(recorder: &MetricsRecorder, route: &str) -> f64 {
     recorder
         .snapshot()
-        .gauge("http_server_active_requests", &[("http_route", "/slow")])
+        .gauge("http_server_active_requests", &[("http_route", route)])
         .map_or(0.0, |g| g.value)
 }
 
@@ -46,14 +53,55 @@ async fn gauge_returns_to_zero_when_the_client_disconnects() {
     drop(client);
     wait_for(&recorder, 0.0).await;
 
-    // The abandoned request has no status, so it is not counted as served.
+    // The abandoned request is counted as 499 (client closed request), not as a server error.
     let snapshot = recorder.snapshot();
+    let series = snapshot
+        .histogram(
+            "http_server_request_duration_seconds",
+            &[
+                ("http_route", "/slow"),
+                ("http_response_status_code", "499"),
+            ],
+        )
+        .expect("the abandoned request is recorded");
+    assert_eq!(series.count, 1);
+    assert_eq!(recorder.error_rate("unknown_service"), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_recorded_as_a_server_error() {
+    let recorder = MetricsRecorder::new();
+    let app = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("the handler fails");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(MetricsLayer::new(recorder.clone()).service_name("shop"));
+    let request = Request::get("/boom").body(Body::empty()).unwrap();
+    let outcome = tokio::spawn(app.oneshot(request)).await;
+    assert!(outcome.unwrap_err().is_panic());
+
+    assert_eq!(in_flight_on(&recorder, "/boom"), 0.0);
+    let snapshot = recorder.snapshot();
+    let series = snapshot
+        .histogram(
+            "http_server_request_duration_seconds",
+            &[
+                ("http_route", "/boom"),
+                ("http_response_status_code", "500"),
+            ],
+        )
+        .expect("the panicking request is recorded");
+    assert_eq!(series.count, 1);
+    assert_eq!(recorder.error_rate("shop"), Some(1.0));
     assert!(
-        snapshot
-            .histogram(
-                "http_server_request_duration_seconds",
-                &[("http_route", "/slow")]
-            )
-            .is_none()
+        recorder
+            .render()
+            .contains(r#"http_response_status_code="500""#)
     );
 }
