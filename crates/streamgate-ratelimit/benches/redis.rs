@@ -35,7 +35,7 @@ fn main() {
         );
         let policy = PolicyId::next();
         let quota = Quota::per_second(1_000_000).burst(1_000_000);
-        store.register_policy(policy, "bench", &quota);
+        store.register_policy(policy, "bench", &quota).unwrap();
         store.health().await.expect("Redis answers PING");
 
         let check = move |n: u32| {

@@ -105,6 +105,15 @@ pub(crate) struct Shared {
     pub(crate) shadow_log: crate::log_limit::LogLimiter,
 }
 
+impl Drop for Shared {
+    /// Frees the policies' names in the store, so a rebuilt layer may use them again.
+    fn drop(&mut self) {
+        for policy in &self.policies {
+            self.store.unregister_policy(policy.id);
+        }
+    }
+}
+
 /// Rate limits requests by key under one or more named policies.
 ///
 /// Cheap to clone. Built with [`RateLimitLayer::builder`]; see the [crate docs](crate) for an
@@ -326,8 +335,9 @@ impl RateLimitLayerBuilder {
     ///
     /// # Errors
     /// When no policy is given, a policy name is invalid or used twice, a route uses an
-    /// undefined policy, a cost is zero or larger than the burst of a policy on its route, or
-    /// the in-memory store's cap is zero.
+    /// undefined policy, a cost is zero or larger than the burst of a policy on its route, the
+    /// in-memory store's cap is zero, or the store refuses a policy (another layer sharing the
+    /// store already uses its name).
     pub fn build(self) -> Result<RateLimitLayer, RateLimitConfigError> {
         if self.policies.is_empty() {
             return Err(RateLimitConfigError::new(
@@ -374,7 +384,6 @@ impl RateLimitLayerBuilder {
                 )));
             }
             let id = PolicyId::next();
-            store.register_policy(id, &policy.name, &policy.quota);
             let counter = |decision: &str| {
                 self.metrics.counter(
                     REQUESTS,
@@ -467,6 +476,15 @@ impl RateLimitLayerBuilder {
             }
             routes.insert(route.into(), plans.len());
             plans.push(plan(&policies, members, cost, exempt)?);
+        }
+        // Registered last, once nothing else can fail; a refusal undoes this layer's earlier ones.
+        for (index, policy) in policies.iter().enumerate() {
+            if let Err(error) = store.register_policy(policy.id, &policy.name, &policy.quota) {
+                for registered in &policies[..index] {
+                    store.unregister_policy(registered.id);
+                }
+                return Err(RateLimitConfigError::new(error.to_string()));
+            }
         }
         let store_error =
             |outcome: &str| self.metrics.counter(STORE_ERRORS, &[("outcome", outcome)]);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -10,7 +10,9 @@ use axum::{
 };
 use common::{counter, get_from, header, json_body, recorder};
 use http::StatusCode;
-use streamgate_ratelimit::{Policy, Quota, RateLimitLayer, RateLimited};
+use streamgate_ratelimit::{
+    MemoryStore, Policy, Quota, RateLimitLayer, RateLimitStore, RateLimited,
+};
 use tower::ServiceExt;
 
 const BURST: u32 = 5;
@@ -418,4 +420,38 @@ async fn stacked_layers_keep_each_others_headers() {
         limited.extensions().get::<RateLimited>().unwrap().policy(),
         "daily"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn layers_sharing_a_store_need_distinct_policy_names() {
+    let store: Arc<dyn RateLimitStore> = Arc::new(MemoryStore::default());
+    let layer = |name: &str| {
+        RateLimitLayer::builder()
+            .policy(Policy::new(name, Quota::per_minute(10).burst(10)))
+            .store(store.clone())
+            .build()
+    };
+    let outer = layer("per-client").unwrap();
+    let error = layer("per-client").unwrap_err().to_string();
+    assert!(error.contains("\"per-client\""), "{error}");
+    assert!(error.contains("already registered"), "{error}");
+
+    // Distinct names keep distinct buckets: every request of the quota passes both layers.
+    let inner = layer("per-client-inner").unwrap();
+    let app = Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .layer(inner)
+        .layer(outer);
+    for _ in 0..10 {
+        let response = app
+            .clone()
+            .oneshot(get_from("/items/1", "192.0.2.12"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    // Once the layer (and its services) are gone, a rebuilt layer may take the name again.
+    drop(app);
+    layer("per-client").unwrap();
 }

@@ -457,3 +457,48 @@ async fn several_policies_and_outcome_based_counting_on_redis() {
         serde_json::json!(["failures"])
     );
 }
+
+#[tokio::test]
+async fn layers_sharing_a_redis_store_need_distinct_policy_names() {
+    let Some(url) = redis_url("layers_sharing_a_redis_store_need_distinct_policy_names") else {
+        return;
+    };
+    let store = RedisStore::builder(url)
+        .prefix(unique_prefix("names"))
+        .timeout(Duration::from_secs(1))
+        .fallback(streamgate_ratelimit::MemoryStore::default())
+        .build()
+        .unwrap();
+    store.health().await.expect("Redis answers PING");
+    let store = Arc::new(store);
+    let layer = |name: &str| {
+        RateLimitLayer::builder()
+            .policy(Policy::new(name, Quota::per_minute(10).burst(10)))
+            .store(store.clone())
+            .build()
+    };
+    let outer = layer("per-client").unwrap();
+    let error = layer("per-client").unwrap_err().to_string();
+    assert!(error.contains("\"per-client\""), "{error}");
+
+    // Distinct names keep distinct buckets (keys `<prefix>:<name>:<key>`): no request is charged
+    // twice against one bucket.
+    let inner = layer("per-client-inner").unwrap();
+    let mut service = ServiceBuilder::new()
+        .layer(outer)
+        .layer(inner)
+        .service_fn(ok);
+    for attempt in 0..10 {
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(get_from("/", "192.0.2.13"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "request {attempt}");
+    }
+
+    drop(service);
+    layer("per-client").unwrap();
+}

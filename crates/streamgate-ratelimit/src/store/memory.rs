@@ -18,7 +18,8 @@ use streamgate_core::MetricsHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{
-    Check, CheckMode, Decision, Decisions, RateLimitStore, StoreFuture,
+    Check, CheckMode, Decision, Decisions, PolicyId, PolicyNames, RateLimitStore, StoreError,
+    StoreFuture,
     table::{self, KeyHash, Table},
 };
 use crate::Gcra;
@@ -67,6 +68,7 @@ struct Inner {
     purge_backoff_nanos: u64,
     sweeper_started: AtomicBool,
     metrics: StoreMetrics,
+    names: PolicyNames,
 }
 
 /// The in-process [`RateLimitStore`]: bounded, sharded, swept in the background.
@@ -211,6 +213,7 @@ impl MemoryStoreBuilder {
                 purge_backoff_nanos: u64::try_from(purge_backoff.as_nanos()).unwrap_or(u64::MAX),
                 sweeper_started: AtomicBool::new(false),
                 metrics: store_metrics,
+                names: PolicyNames::default(),
             }),
         }
     }
@@ -523,6 +526,20 @@ fn untaken(gcra: Gcra, decision: Decision, cost: u32) -> Decision {
 }
 
 impl RateLimitStore for MemoryStore {
+    fn register_policy(
+        &self,
+        id: PolicyId,
+        name: &str,
+        quota: &crate::Quota,
+    ) -> Result<(), StoreError> {
+        let _ = quota;
+        self.inner.names.register(id, name)
+    }
+
+    fn unregister_policy(&self, id: PolicyId) {
+        self.inner.names.unregister(id);
+    }
+
     fn check(&self, checks: &[Check]) -> StoreFuture {
         self.ensure_sweeper();
         StoreFuture::ready(Ok(self.inner.decide(checks)))

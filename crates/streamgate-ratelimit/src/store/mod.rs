@@ -28,10 +28,14 @@ mod redis;
 mod table;
 
 use std::{
+    collections::HashMap,
     fmt,
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU32, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -56,8 +60,30 @@ pub type Decisions = SmallVec<[Decision; 2]>;
 pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
     /// Tells the store a policy's name and quota before its first check (a shared store names
     /// its keys after the policy). The default does nothing.
-    fn register_policy(&self, id: PolicyId, name: &str, quota: &crate::Quota) {
+    ///
+    /// A name is a policy's identity in the store: layers that share a store must not define
+    /// the same name twice, or their buckets would be confused (on Redis, where keys are named
+    /// after the policy, both would charge one bucket). The stores of this crate refuse a name
+    /// registered under another id until that id is unregistered; registering the same id again
+    /// is allowed.
+    ///
+    /// # Errors
+    /// When the store refuses the policy (its name is already registered under another id).
+    fn register_policy(
+        &self,
+        id: PolicyId,
+        name: &str,
+        quota: &crate::Quota,
+    ) -> Result<(), StoreError> {
         let _ = (id, name, quota);
+        Ok(())
+    }
+
+    /// Forgets a policy registered with [`register_policy`](Self::register_policy), freeing its
+    /// name for another layer (the layer does this when it and all its services are dropped).
+    /// The default does nothing.
+    fn unregister_policy(&self, id: PolicyId) {
+        let _ = id;
     }
 
     /// Decides every check of one request, all-or-nothing: checks in
@@ -71,6 +97,44 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
     /// How many keys the store tracks now, when it can say cheaply (a shared store may not).
     fn tracked_keys(&self) -> Option<usize> {
         None
+    }
+}
+
+/// The policies registered with a store: their names, unique within the store.
+#[derive(Debug, Default)]
+pub(crate) struct PolicyNames(Mutex<HashMap<PolicyId, Arc<str>>>);
+
+impl PolicyNames {
+    /// Records `name` for `id`, refusing a name already registered under another id.
+    pub(crate) fn register(&self, id: PolicyId, name: &str) -> Result<(), StoreError> {
+        let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if names
+            .iter()
+            .any(|(other, existing)| *other != id && &**existing == name)
+        {
+            return Err(StoreError::new(format!(
+                "rate-limit policy {name:?} is already registered with this store by another \
+                 layer; layers sharing a store need distinct policy names, or they would share \
+                 buckets"
+            )));
+        }
+        names.insert(id, name.into());
+        Ok(())
+    }
+
+    pub(crate) fn unregister(&self, id: PolicyId) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    pub(crate) fn name(&self, id: PolicyId) -> Option<Arc<str>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
     }
 }
 

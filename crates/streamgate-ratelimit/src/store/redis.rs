@@ -20,7 +20,6 @@
 //! See [`RedisStore`] for how it decides and what it does when Redis fails.
 
 use std::{
-    collections::HashMap,
     fmt,
     sync::{
         Arc, Mutex, PoisonError,
@@ -34,8 +33,8 @@ use redis::{AsyncConnectionConfig, Client, Script, aio::MultiplexedConnection};
 use streamgate_core::MetricsHandle;
 
 use super::{
-    Check, CheckMode, Decision, Decisions, MemoryStore, PolicyId, RateLimitStore, StoreError,
-    StoreFuture, StoreResult,
+    Check, CheckMode, Decision, Decisions, MemoryStore, PolicyId, PolicyNames, RateLimitStore,
+    StoreError, StoreFuture, StoreResult,
 };
 use crate::{Quota, log_limit::LogLimiter};
 
@@ -100,7 +99,7 @@ impl RedisStoreBuilder {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 fallback: self.fallback,
-                names: Mutex::new(HashMap::new()),
+                names: PolicyNames::default(),
                 epoch: Instant::now(),
                 retry_at_ms: AtomicU64::new(0),
                 log_limit: LogLimiter::new(Duration::from_secs(1)),
@@ -120,7 +119,7 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     fallback: Option<MemoryStore>,
-    names: Mutex<HashMap<PolicyId, Arc<str>>>,
+    names: PolicyNames,
     epoch: Instant,
     retry_at_ms: AtomicU64,
     log_limit: LogLimiter,
@@ -133,6 +132,10 @@ struct Inner {
 /// replicas' clocks do not matter and several replicas admit one quota between them. A bucket's
 /// key expires when the bucket is full again. Keys are `<prefix>:<policy>:<key>`, where the key
 /// is the hex form of [`RateLimitKey`](crate::RateLimitKey) (hashed for users and credentials).
+/// A policy name therefore names buckets: replicas share a policy's buckets by using the same
+/// name, and layers of one process sharing a store must use distinct names (registering a name
+/// already registered under another policy is refused, see
+/// [`RateLimitStore::register_policy`]).
 /// Times are kept in microseconds: quotas faster than one unit per microsecond are rounded to it.
 ///
 /// Every call (connecting included) is bounded by the timeout (default 50 ms). On an error or
@@ -243,11 +246,10 @@ impl Inner {
     }
 
     fn keys(&self, checks: &[Check]) -> Result<Vec<String>, StoreError> {
-        let names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         checks
             .iter()
             .map(|check| {
-                let name = names.get(&check.policy()).ok_or_else(|| {
+                let name = self.names.name(check.policy()).ok_or_else(|| {
                     StoreError::new("a policy was not registered with the Redis store")
                 })?;
                 Ok(format!("{}:{}:{}", self.prefix, name, check.key()))
@@ -341,15 +343,21 @@ impl Inner {
 }
 
 impl RateLimitStore for RedisStore {
-    fn register_policy(&self, id: PolicyId, name: &str, quota: &Quota) {
-        let _ = quota;
-        self.inner
-            .names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, name.into());
+    fn register_policy(&self, id: PolicyId, name: &str, quota: &Quota) -> Result<(), StoreError> {
+        self.inner.names.register(id, name)?;
+        if let Some(fallback) = &self.inner.fallback
+            && let Err(error) = fallback.register_policy(id, name, quota)
+        {
+            self.inner.names.unregister(id);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn unregister_policy(&self, id: PolicyId) {
+        self.inner.names.unregister(id);
         if let Some(fallback) = &self.inner.fallback {
-            fallback.register_policy(id, name, quota);
+            fallback.unregister_policy(id);
         }
     }
 
