@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) fail_mode: FailMode,
     pub(crate) store_errors_allowed: Counter,
     pub(crate) store_errors_rejected: Counter,
+    /// Charges for outcome-based policies the store failed to make after the response.
+    pub(crate) store_errors_unrecorded: Counter,
     pub(crate) store_error_log: crate::log_limit::LogLimiter,
     pub(crate) shadow_log: crate::log_limit::LogLimiter,
 }
@@ -364,7 +366,7 @@ impl RateLimitLayerBuilder {
         );
         self.metrics.describe_counter(
             STORE_ERRORS,
-            "Rate-limit store failures, by what the layer did (allowed, rejected).",
+            "Rate-limit store failures, by what the layer did (allowed, rejected, unrecorded).",
         );
         let mut policies = Vec::with_capacity(self.policies.len());
         for (policy, _) in &self.policies {
@@ -500,6 +502,7 @@ impl RateLimitLayerBuilder {
                 fail_mode: self.fail_mode,
                 store_errors_allowed: store_error("allowed"),
                 store_errors_rejected: store_error("rejected"),
+                store_errors_unrecorded: store_error("unrecorded"),
                 store_error_log: crate::log_limit::LogLimiter::new(Duration::from_secs(1)),
                 shadow_log: crate::log_limit::LogLimiter::new(Duration::from_secs(1)),
                 policies,

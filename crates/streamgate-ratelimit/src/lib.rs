@@ -65,8 +65,9 @@
 //! - `streamgate_ratelimit_overflow_total`: decisions made on the shared overflow bucket
 //!   because the store was full.
 //! - `streamgate_ratelimit_idle_keys_removed_total`: idle keys dropped.
-//! - `streamgate_ratelimit_store_errors_total{outcome}`: store failures, `allowed` (fail open)
-//!   or `rejected` (fail closed).
+//! - `streamgate_ratelimit_store_errors_total{outcome}`: store failures, `allowed` (fail open),
+//!   `rejected` (fail closed), `fallback` (the Redis store decided on its local fallback) or
+//!   `unrecorded` (an outcome-based policy's charge after the response failed).
 
 mod config;
 mod header_value;

@@ -366,11 +366,11 @@ impl Shared {
         }
     }
 
-    /// Logs (at a bounded rate) a charge the store could not make.
+    /// Counts, and logs at a bounded rate, a charge the store could not make.
     fn record_failed(&self, error: Option<crate::StoreError>) {
-        if let Some(error) = error
-            && self.store_error_log.allow()
-        {
+        let Some(error) = error else { return };
+        self.store_errors_unrecorded.increment(1);
+        if self.store_error_log.allow() {
             tracing::warn!(%error, "rate-limit store could not record a response (logged at most once a second)");
         }
     }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -13,7 +13,10 @@ use axum::{
 use common::{counter, get_from, header, json_body, recorder};
 use http::{Method, StatusCode};
 use streamgate_core::SecurityContext;
-use streamgate_ratelimit::{KeyExtractor, Policy, Quota, RateLimitLayer, RateLimited};
+use streamgate_ratelimit::{
+    Check, KeyExtractor, MemoryStore, Policy, Quota, RateLimitLayer, RateLimitStore, RateLimited,
+    StoreError, StoreFuture,
+};
 use tower::ServiceExt;
 
 /// Plays the security layer: `x-user` becomes the `SecurityContext`.
@@ -315,4 +318,50 @@ async fn a_shadow_policy_does_not_stop_an_enforced_one_from_counting() {
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
+}
+
+/// Decides on a [`MemoryStore`] but fails every charge made after the response.
+#[derive(Debug, Default)]
+struct FailingRecords(MemoryStore);
+
+impl RateLimitStore for FailingRecords {
+    fn check(&self, checks: &[Check]) -> StoreFuture {
+        self.0.check(checks)
+    }
+
+    fn record(&self, _: &[Check]) -> StoreFuture {
+        StoreFuture::ready(Err(StoreError::new("the store is down")))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_charges_after_the_response_are_counted() {
+    let (metrics, snapshot) = recorder();
+    let failures = Policy::new("login-failures", Quota::per_minute(1).burst(3))
+        .count_responses(|status| status == StatusCode::UNAUTHORIZED);
+    let layer = RateLimitLayer::builder()
+        .route_policy("/login", failures)
+        .store(Arc::new(FailingRecords::default()))
+        .metrics(metrics)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/login", post(|| async { StatusCode::UNAUTHORIZED }))
+        .layer(layer);
+    for _ in 0..2 {
+        let mut request = get_from("/login", "192.0.2.14");
+        *request.method_mut() = Method::POST;
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    tokio::task::yield_now().await;
+    let errors = |outcome: &str| {
+        counter(
+            &snapshot,
+            "streamgate_ratelimit_store_errors_total",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(errors("unrecorded"), 2);
+    assert_eq!(errors("allowed") + errors("rejected"), 0);
 }

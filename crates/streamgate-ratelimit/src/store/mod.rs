@@ -91,7 +91,7 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
     fn check(&self, checks: &[Check]) -> StoreFuture;
 
     /// Charges responses that matched an outcome-based policy (after the response, whether or
-    /// not the units fit). Errors are the store's to log; the response is already sent.
+    /// not the units fit). The response is already sent: the layer counts and logs an error.
     fn record(&self, checks: &[Check]) -> StoreFuture;
 
     /// How many keys the store tracks now, when it can say cheaply (a shared store may not).
