@@ -146,6 +146,13 @@ struct Inner {
 /// 100 ms, so shared limiting resumes when Redis is back.
 ///
 /// Cheap to clone; clones share one multiplexed connection.
+///
+/// # Redis Cluster is not supported
+///
+/// The store speaks to the one server its URL names. A request's script touches one key per policy, and those keys (different
+/// policy names, and IP- and user-based keys) hash to different cluster slots, which Redis
+/// Cluster refuses in one script (`CROSSSLOT`); the connection does not follow cluster redirects
+/// either.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
