@@ -452,3 +452,62 @@ async fn the_health_check_follows_the_database() {
     proxy.up();
     health.check().await.unwrap();
 }
+
+#[tokio::test]
+async fn nul_characters_are_stored_replaced_and_later_events_still_flush() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "nul").await;
+    let sink = PostgresSink::new(config(&url, &table, "n")).unwrap();
+    let logger = AuditLogger::builder()
+        .sink(sink)
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .start();
+    let begin = SystemTime::now() - Duration::from_secs(1);
+    logger
+        .log_event(
+            "auth\0entication",
+            "evil\0user",
+            "login",
+            "/login",
+            Outcome::Failure,
+            json!({"name\0": "a\0b"}),
+        )
+        .await
+        .unwrap();
+    logger
+        .log_event(
+            "authentication",
+            "later-user",
+            "login",
+            "/login",
+            Outcome::Success,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), logger.flush())
+        .await
+        .expect("the batch with NUL characters was written");
+    assert_eq!(count(&url, &table).await, 2);
+    let all = begin..SystemTime::now() + Duration::from_secs(60);
+    // The columns hold U+FFFD; a lookup with the original value finds the event.
+    let found = logger
+        .events_by_actor("evil\0user", all.clone(), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    // The stored event keeps the original text (JSON escapes NUL as \u0000).
+    assert_eq!(found[0].metadata["name\0"], "a\0b");
+    assert_eq!(
+        logger
+            .events_by_type("auth\u{FFFD}entication", all, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    logger.shutdown().await;
+    verify_postgres(&url, &table, "n", &common::key())
+        .await
+        .unwrap();
+}

@@ -136,10 +136,20 @@ struct Columns {
     hash: Vec<String>,
 }
 
-/// The `actor` and `wallet` columns of an event.
+/// A text value PostgreSQL accepts: `TEXT` cannot hold a NUL character, so each one becomes
+/// U+FFFD (the replacement character). Everything else is kept as it is.
+pub(crate) fn text(value: &str) -> String {
+    if value.contains('\0') {
+        value.replace('\0', "\u{FFFD}")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// The `actor` and `wallet` columns of an event, made [safe for `TEXT`](text).
 pub(crate) fn actor_columns(actor: &Actor) -> (String, Option<String>) {
     match actor {
-        Actor::User { id, wallet } => (id.clone(), wallet.map(|w| w.to_string().to_lowercase())),
+        Actor::User { id, wallet } => (text(id), wallet.map(|w| w.to_string().to_lowercase())),
         Actor::Wallet { address } => {
             let address = address.to_string().to_lowercase();
             (address.clone(), Some(address))
@@ -152,9 +162,14 @@ impl PostgresSink {
     /// A sink for `config`; it connects at its first write.
     ///
     /// # Errors
-    /// When the table name or the URL is invalid.
+    /// When the table name or the URL is invalid, or the instance id contains a NUL character.
     pub fn new(config: PostgresSinkConfig) -> Result<Self, SinkError> {
         schema::check_table(&config.table)?;
+        if config.instance.contains('\0') {
+            return Err(SinkError::new(
+                "the audit instance id contains a NUL character",
+            ));
+        }
         config
             .url
             .parse::<tokio_postgres::Config>()
@@ -292,7 +307,7 @@ impl PostgresSink {
             columns.seq.push(chain.next_seq);
             columns.id.push(event.id.to_string());
             columns.ts.push(rfc3339_string(event.timestamp));
-            columns.event_type.push(event.event_type.to_string());
+            columns.event_type.push(text(&event.event_type));
             columns.actor.push(actor);
             columns.wallet.push(wallet);
             columns
@@ -524,6 +539,7 @@ impl PostgresQuery {
         );
         let (start, end) = (rfc3339_string(range.start), rfc3339_string(range.end));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let value = text(value);
         let rows = match client.query(&sql, &[&value, &start, &end, &limit]).await {
             Ok(rows) => rows,
             Err(error) => {
