@@ -15,7 +15,8 @@ use std::{
 
 use serde_json::json;
 use streamgate_audit::{
-    Actor, AuditEvent, AuditLogger, DROPPED_TOTAL, Outcome, TamperKind, WhenFull,
+    Actor, AuditEvent, AuditLogger, AuditQuery, AuditSink, DROPPED_TOTAL, Outcome, TamperKind,
+    WhenFull,
     postgres::{PostgresSink, PostgresSinkConfig, verify_postgres},
 };
 use tokio::{
@@ -510,4 +511,80 @@ async fn nul_characters_are_stored_replaced_and_later_events_still_flush() {
     verify_postgres(&url, &table, "n", &common::key())
         .await
         .unwrap();
+}
+
+async fn session(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn event(actor: &str) -> AuditEvent {
+    AuditEvent::new(
+        SystemTime::now(),
+        "test",
+        Actor::user(actor),
+        "act",
+        "r",
+        Outcome::Success,
+    )
+}
+
+#[tokio::test]
+async fn a_session_holding_the_table_makes_the_sink_fail_within_its_timeout() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "lock").await;
+    let mut first = PostgresSink::new(config(&url, &table, "a")).unwrap();
+    first.write(&[event("u")]).await.unwrap();
+
+    // Another session's uncommitted insert: a new replica must not wait on it (its setup skips
+    // the DDL, whose CREATE INDEX IF NOT EXISTS would queue for a SHARE lock).
+    let holder = session(&url).await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO {table} (instance_id, seq, id, ts, event_type, actor, event, prev, hash)
+             VALUES ('z', 0, gen_random_uuid(), now(), 't', 'u', '{{}}', '', '')"
+        ))
+        .await
+        .unwrap();
+    let timeout = Duration::from_millis(500);
+    let mut second = PostgresSink::new(config(&url, &table, "b").timeout(timeout)).unwrap();
+    let started = std::time::Instant::now();
+    second.write(&[event("u")]).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    holder.batch_execute("ROLLBACK").await.unwrap();
+
+    // A session holding the table exclusively: each operation fails within the timeout.
+    holder
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+    let mut third = PostgresSink::new(config(&url, &table, "c").timeout(timeout)).unwrap();
+    let reader = third.reader();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        assert!(third.write(&[event("u")]).await.is_err());
+        assert!(second.write(&[event("u")]).await.is_err());
+        assert!(third.maintain().await.is_err());
+        let all = SystemTime::UNIX_EPOCH..SystemTime::now() + Duration::from_secs(60);
+        assert!(reader.events_by_actor("u", all, 10).await.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    third.write(&[event("u")]).await.unwrap();
+    second.write(&[event("u")]).await.unwrap();
+    assert_eq!(count(&url, &table).await, 4);
+    for instance in ["a", "b", "c"] {
+        verify_postgres(&url, &table, instance, &common::key())
+            .await
+            .unwrap();
+    }
 }

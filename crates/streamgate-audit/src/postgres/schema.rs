@@ -22,6 +22,15 @@ pub(crate) fn check_table(table: &str) -> Result<(), SinkError> {
     }
 }
 
+/// The tables and indexes [`migrate`] creates; when all exist the DDL is skipped (even
+/// `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table).
+pub(crate) fn objects(table: &str) -> Vec<String> {
+    ["", "_actor_ts", "_wallet_ts", "_type_ts", "_ts", "_heads"]
+        .iter()
+        .map(|suffix| format!("{table}{suffix}"))
+        .collect()
+}
+
 /// The DDL, run in one transaction under an advisory lock.
 pub(crate) fn migrate(table: &str) -> String {
     format!(

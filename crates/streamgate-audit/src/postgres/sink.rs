@@ -71,9 +71,30 @@ impl PostgresSinkConfig {
         self
     }
 
+    /// Connects and bounds the session's lock waits and statements by the timeout, so that a
+    /// session holding a lock on the table cannot stall this one indefinitely.
     pub(crate) async fn connect(&self) -> Result<Client, SinkError> {
-        connect(&self.url, self.timeout).await
+        let client = connect(&self.url, self.timeout).await?;
+        let ms = self.timeout.as_millis().clamp(1, i32::MAX as u128);
+        let lock_ms = (ms / 2).max(1);
+        let settings = format!("SET lock_timeout = {lock_ms}; SET statement_timeout = {ms};");
+        tokio::time::timeout(self.timeout, client.batch_execute(&settings))
+            .await
+            .map_err(|_| SinkError::new("setting up the PostgreSQL session timed out"))?
+            .map_err(db_error("setting up the PostgreSQL session failed"))?;
+        Ok(client)
     }
+}
+
+/// Runs `future` within `timeout`, naming `what` when it takes longer.
+async fn timed<T>(
+    timeout: Duration,
+    what: &'static str,
+    future: impl Future<Output = Result<T, SinkError>>,
+) -> Result<T, SinkError> {
+    tokio::time::timeout(timeout, future)
+        .await
+        .unwrap_or_else(|_| Err(SinkError::new(format!("{what} timed out"))))
 }
 
 pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Client, SinkError> {
@@ -200,18 +221,48 @@ impl PostgresSink {
         }
     }
 
-    /// Connects, migrates and loads this instance's chain when not connected.
+    /// Connects, migrates and loads this instance's chain when not connected. The setup after
+    /// connecting (tables, chain, retention) runs within the configured timeout; on any failure
+    /// the connection is dropped and the chain known before is kept.
     async fn ensure(&mut self) -> Result<(), SinkError> {
         if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(());
         }
         self.client = None;
         let client = self.config.connect().await?;
-        client
-            .batch_execute(&schema::migrate(&self.config.table))
-            .await
-            .map_err(db_error("creating the audit tables failed"))?;
         self.client = Some(client);
+        let before = self.chain;
+        let result = timed(
+            self.config.timeout,
+            "setting up the audit tables",
+            self.setup(),
+        )
+        .await;
+        if result.is_err() {
+            self.client = None;
+            self.chain = before;
+        }
+        result
+    }
+
+    async fn setup(&mut self) -> Result<(), SinkError> {
+        let t = &self.config.table;
+        let client = self.client()?;
+        let names = schema::objects(t);
+        let present: bool = client
+            .query_one(
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n",
+                &[&names],
+            )
+            .await
+            .map_err(db_error("looking up the audit tables failed"))?
+            .get(0);
+        if !present {
+            client
+                .batch_execute(&schema::migrate(t))
+                .await
+                .map_err(db_error("creating the audit tables failed"))?;
+        }
         let loaded = self.load_chain().await?;
         self.chain = Some(loaded);
         if self.config.retention.is_some() {
@@ -286,7 +337,14 @@ impl PostgresSink {
         if reconnecting && let (Some(before), Some(first)) = (before, events.first()) {
             // A batch whose commit was acknowledged too late for us is already stored.
             if chain.next_seq > before.next_seq
-                && self.stored_id(before.next_seq).await? == Some(first.id)
+                && timed(
+                    self.config.timeout,
+                    "reading a stored audit event",
+                    self.stored_id(before.next_seq),
+                )
+                .await
+                .inspect_err(|_| self.client = None)?
+                    == Some(first.id)
             {
                 let stored = before.next_seq + events.len() as i64;
                 if stored == chain.next_seq {
@@ -454,7 +512,12 @@ impl PostgresSink {
 
     async fn housekeeping(&mut self) -> Result<(), SinkError> {
         self.ensure().await?;
-        let result = self.purge().await;
+        let result = timed(
+            self.config.timeout,
+            "removing old audit events",
+            self.purge(),
+        )
+        .await;
         if result.is_err() {
             self.client = None;
         }
@@ -526,6 +589,26 @@ impl PostgresQuery {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, SinkError> {
         let mut slot = self.client.lock().await;
+        let result = timed(
+            self.config.timeout,
+            "the audit query",
+            self.query(&mut slot, filter, value, range, limit),
+        )
+        .await;
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
+    async fn query(
+        &self,
+        slot: &mut Option<Client>,
+        filter: &str,
+        value: &str,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, SinkError> {
         if slot.as_ref().is_none_or(Client::is_closed) {
             *slot = Some(self.config.connect().await?);
         }
@@ -540,13 +623,10 @@ impl PostgresQuery {
         let (start, end) = (rfc3339_string(range.start), rfc3339_string(range.end));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let value = text(value);
-        let rows = match client.query(&sql, &[&value, &start, &end, &limit]).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                *slot = None;
-                return Err(SinkError::with_source("audit query failed", error));
-            }
-        };
+        let rows = client
+            .query(&sql, &[&value, &start, &end, &limit])
+            .await
+            .map_err(db_error("audit query failed"))?;
         rows.iter()
             .map(|row| {
                 serde_json::from_str::<AuditEvent>(row.get(0))
