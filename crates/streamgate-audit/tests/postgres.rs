@@ -588,3 +588,35 @@ async fn a_session_holding_the_table_makes_the_sink_fail_within_its_timeout() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_event_id_is_stored_once_and_older_tables_get_the_unique_index() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "unique").await;
+    let mut first = PostgresSink::new(config(&url, &table, "a")).unwrap();
+    let stored = event("u");
+    first.write(std::slice::from_ref(&stored)).await.unwrap();
+    // A table made before the index existed.
+    sql(&url, &format!("DROP INDEX {table}_id")).await;
+    let mut second = PostgresSink::new(config(&url, &table, "b")).unwrap();
+    let err = second
+        .write(std::slice::from_ref(&stored))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already stored"), "{err}");
+    assert_eq!(count(&url, &table).await, 1);
+    let indexes = sql(
+        &url,
+        &format!("SELECT 1 FROM pg_indexes WHERE indexname = '{table}_id'"),
+    )
+    .await;
+    assert_eq!(indexes, 1);
+    second.write(&[event("u")]).await.unwrap();
+    first.write(&[event("u")]).await.unwrap();
+    assert_eq!(count(&url, &table).await, 3);
+    for instance in ["a", "b"] {
+        verify_postgres(&url, &table, instance, &common::key())
+            .await
+            .unwrap();
+    }
+}

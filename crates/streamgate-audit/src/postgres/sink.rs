@@ -262,6 +262,13 @@ impl PostgresSink {
                 .batch_execute(&schema::migrate(t))
                 .await
                 .map_err(db_error("creating the audit tables failed"))?;
+            if let Err(error) = client.batch_execute(&schema::unique_id(t)).await {
+                tracing::warn!(
+                    table = %t,
+                    %error,
+                    "cannot create the unique index on audit event ids; an event whose commit acknowledgement is lost may be stored twice"
+                );
+            }
         }
         let loaded = self.load_chain().await?;
         self.chain = Some(loaded);
@@ -327,7 +334,17 @@ impl PostgresSink {
         (chain.first_seq, seq, hash, sig)
     }
 
+    /// Writes one batch; on any error the connection is dropped, so the next attempt
+    /// reconnects and reloads the chain.
     async fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), SinkError> {
+        let result = self.write_events(events).await;
+        if result.is_err() {
+            self.client = None;
+        }
+        result
+    }
+
+    async fn write_events(&mut self, events: &[AuditEvent]) -> Result<(), SinkError> {
         let reconnecting = self.client.as_ref().is_none_or(Client::is_closed);
         let before = self.chain;
         self.ensure().await?;
@@ -342,8 +359,7 @@ impl PostgresSink {
                     "reading a stored audit event",
                     self.stored_id(before.next_seq),
                 )
-                .await
-                .inspect_err(|_| self.client = None)?
+                .await?
                     == Some(first.id)
             {
                 let stored = before.next_seq + events.len() as i64;
@@ -388,23 +404,31 @@ impl PostgresSink {
                 .transaction()
                 .await
                 .map_err(db_error("starting an audit transaction failed"))?;
-            tx.execute(
-                &schema::insert(&t),
-                &[
-                    &instance,
-                    &columns.seq,
-                    &columns.id,
-                    &columns.ts,
-                    &columns.event_type,
-                    &columns.actor,
-                    &columns.wallet,
-                    &columns.event,
-                    &columns.prev,
-                    &columns.hash,
-                ],
-            )
-            .await
-            .map_err(db_error("inserting audit events failed"))?;
+            let inserted = tx
+                .execute(
+                    &schema::insert(&t),
+                    &[
+                        &instance,
+                        &columns.seq,
+                        &columns.id,
+                        &columns.ts,
+                        &columns.event_type,
+                        &columns.actor,
+                        &columns.wallet,
+                        &columns.event,
+                        &columns.prev,
+                        &columns.hash,
+                    ],
+                )
+                .await
+                .map_err(db_error("inserting audit events failed"))?;
+            if inserted != columns.seq.len() as u64 {
+                return Err(SinkError::new(format!(
+                    "{} of {} audit events were already stored; reloading the chain",
+                    columns.seq.len() as u64 - inserted,
+                    columns.seq.len()
+                )));
+            }
             tx.execute(
                 &schema::upsert_head(&t),
                 &[&instance, &first_seq, &seq, &hash, &sig],
@@ -420,16 +444,10 @@ impl PostgresSink {
                 self.chain = Some(chain);
                 Ok(())
             }
-            Ok(Err(error)) => {
-                self.client = None;
-                Err(error)
-            }
-            Err(_) => {
-                self.client = None;
-                Err(SinkError::new(
-                    "writing audit events to PostgreSQL timed out",
-                ))
-            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(SinkError::new(
+                "writing audit events to PostgreSQL timed out",
+            )),
         }
     }
 
