@@ -32,8 +32,10 @@ pub struct PostgresSinkConfig {
 }
 
 impl PostgresSinkConfig {
-    /// Writes to the database at `url` (`postgres://user@host/db`, no TLS) as replica
-    /// `instance`, signing heads with `key`.
+    /// Writes to the database at `url` (`postgres://user@host/db`; the connection has no TLS,
+    /// see the [module docs](crate::postgres)) as replica `instance`, signing heads with `key`.
+    /// `instance` should survive restarts (e.g. a StatefulSet pod name): retention only removes
+    /// this instance's events.
     pub fn new(url: impl Into<String>, instance: impl Into<String>, key: SigningKey) -> Self {
         Self {
             url: url.into(),
@@ -65,7 +67,9 @@ impl PostgresSinkConfig {
         self
     }
 
-    /// How long connecting, or one batch, may take before it counts as failed (default 5 s).
+    /// How long connecting, the setup after it, one batch, retention or one query may take
+    /// before it counts as failed (default 5 s). Sessions also set `lock_timeout` to half of it
+    /// and `statement_timeout` to it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
