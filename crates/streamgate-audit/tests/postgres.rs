@@ -15,7 +15,8 @@ use std::{
 
 use serde_json::json;
 use streamgate_audit::{
-    Actor, AuditEvent, AuditLogger, DROPPED_TOTAL, Outcome, TamperKind, WhenFull,
+    Actor, AuditEvent, AuditLogger, AuditQuery, AuditSink, DROPPED_TOTAL, Outcome, TamperKind,
+    WhenFull,
     postgres::{PostgresSink, PostgresSinkConfig, verify_postgres},
 };
 use tokio::{
@@ -451,4 +452,171 @@ async fn the_health_check_follows_the_database() {
     );
     proxy.up();
     health.check().await.unwrap();
+}
+
+#[tokio::test]
+async fn nul_characters_are_stored_replaced_and_later_events_still_flush() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "nul").await;
+    let sink = PostgresSink::new(config(&url, &table, "n")).unwrap();
+    let logger = AuditLogger::builder()
+        .sink(sink)
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .start();
+    let begin = SystemTime::now() - Duration::from_secs(1);
+    logger
+        .log_event(
+            "auth\0entication",
+            "evil\0user",
+            "login",
+            "/login",
+            Outcome::Failure,
+            json!({"name\0": "a\0b"}),
+        )
+        .await
+        .unwrap();
+    logger
+        .log_event(
+            "authentication",
+            "later-user",
+            "login",
+            "/login",
+            Outcome::Success,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), logger.flush())
+        .await
+        .expect("the batch with NUL characters was written");
+    assert_eq!(count(&url, &table).await, 2);
+    let all = begin..SystemTime::now() + Duration::from_secs(60);
+    // The columns hold U+FFFD; a lookup with the original value finds the event.
+    let found = logger
+        .events_by_actor("evil\0user", all.clone(), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    // The stored event keeps the original text (JSON escapes NUL as \u0000).
+    assert_eq!(found[0].metadata["name\0"], "a\0b");
+    assert_eq!(
+        logger
+            .events_by_type("auth\u{FFFD}entication", all, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    logger.shutdown().await;
+    verify_postgres(&url, &table, "n", &common::key())
+        .await
+        .unwrap();
+}
+
+async fn session(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn event(actor: &str) -> AuditEvent {
+    AuditEvent::new(
+        SystemTime::now(),
+        "test",
+        Actor::user(actor),
+        "act",
+        "r",
+        Outcome::Success,
+    )
+}
+
+#[tokio::test]
+async fn a_session_holding_the_table_makes_the_sink_fail_within_its_timeout() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "lock").await;
+    let mut first = PostgresSink::new(config(&url, &table, "a")).unwrap();
+    first.write(&[event("u")]).await.unwrap();
+
+    // Another session's uncommitted insert: a new replica must not wait on it (its setup skips
+    // the DDL, whose CREATE INDEX IF NOT EXISTS would queue for a SHARE lock).
+    let holder = session(&url).await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO {table} (instance_id, seq, id, ts, event_type, actor, event, prev, hash)
+             VALUES ('z', 0, gen_random_uuid(), now(), 't', 'u', '{{}}', '', '')"
+        ))
+        .await
+        .unwrap();
+    let timeout = Duration::from_millis(500);
+    let mut second = PostgresSink::new(config(&url, &table, "b").timeout(timeout)).unwrap();
+    let started = std::time::Instant::now();
+    second.write(&[event("u")]).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    holder.batch_execute("ROLLBACK").await.unwrap();
+
+    // A session holding the table exclusively: each operation fails within the timeout.
+    holder
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+    let mut third = PostgresSink::new(config(&url, &table, "c").timeout(timeout)).unwrap();
+    let reader = third.reader();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        assert!(third.write(&[event("u")]).await.is_err());
+        assert!(second.write(&[event("u")]).await.is_err());
+        assert!(third.maintain().await.is_err());
+        let all = SystemTime::UNIX_EPOCH..SystemTime::now() + Duration::from_secs(60);
+        assert!(reader.events_by_actor("u", all, 10).await.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    third.write(&[event("u")]).await.unwrap();
+    second.write(&[event("u")]).await.unwrap();
+    assert_eq!(count(&url, &table).await, 4);
+    for instance in ["a", "b", "c"] {
+        verify_postgres(&url, &table, instance, &common::key())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_event_id_is_stored_once_and_older_tables_get_the_unique_index() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "unique").await;
+    let mut first = PostgresSink::new(config(&url, &table, "a")).unwrap();
+    let stored = event("u");
+    first.write(std::slice::from_ref(&stored)).await.unwrap();
+    // A table made before the index existed.
+    sql(&url, &format!("DROP INDEX {table}_id")).await;
+    let mut second = PostgresSink::new(config(&url, &table, "b")).unwrap();
+    let err = second
+        .write(std::slice::from_ref(&stored))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already stored"), "{err}");
+    assert_eq!(count(&url, &table).await, 1);
+    let indexes = sql(
+        &url,
+        &format!("SELECT 1 FROM pg_indexes WHERE indexname = '{table}_id'"),
+    )
+    .await;
+    assert_eq!(indexes, 1);
+    second.write(&[event("u")]).await.unwrap();
+    first.write(&[event("u")]).await.unwrap();
+    assert_eq!(count(&url, &table).await, 3);
+    for instance in ["a", "b"] {
+        verify_postgres(&url, &table, instance, &common::key())
+            .await
+            .unwrap();
+    }
 }

@@ -22,6 +22,23 @@ pub(crate) fn check_table(table: &str) -> Result<(), SinkError> {
     }
 }
 
+/// The tables and indexes [`migrate`] creates; when all exist the DDL is skipped (even
+/// `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table).
+pub(crate) fn objects(table: &str) -> Vec<String> {
+    [
+        "",
+        "_actor_ts",
+        "_wallet_ts",
+        "_type_ts",
+        "_ts",
+        "_heads",
+        "_id",
+    ]
+    .iter()
+    .map(|suffix| format!("{table}{suffix}"))
+    .collect()
+}
+
 /// The DDL, run in one transaction under an advisory lock.
 pub(crate) fn migrate(table: &str) -> String {
     format!(
@@ -53,12 +70,23 @@ pub(crate) fn migrate(table: &str) -> String {
     )
 }
 
+/// The unique index on event ids, created apart from [`migrate`] so that a table from an
+/// earlier version holding duplicates (or too large to index within the timeout) still takes
+/// writes; the sink warns and tries again at its next connection.
+pub(crate) fn unique_id(table: &str) -> String {
+    format!("CREATE UNIQUE INDEX IF NOT EXISTS {table}_id ON {table} (id)")
+}
+
+/// The batch insert. Rows whose id (or instance and sequence number) are already stored are
+/// skipped; the sink compares the count inserted with the batch and fails when they differ.
+/// No conflict target, so that it works before [`unique_id`] exists.
 pub(crate) fn insert(table: &str) -> String {
     format!(
         "INSERT INTO {table} (instance_id, seq, id, ts, event_type, actor, wallet, event, prev, hash)
          SELECT $1, s, i::uuid, t::timestamptz, ty, a, w, e, p, h
          FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::text[]) AS u(s, i, t, ty, a, w, e, p, h)"
+                     $8::text[], $9::text[], $10::text[]) AS u(s, i, t, ty, a, w, e, p, h)
+         ON CONFLICT DO NOTHING"
     )
 }
 

@@ -32,8 +32,10 @@ pub struct PostgresSinkConfig {
 }
 
 impl PostgresSinkConfig {
-    /// Writes to the database at `url` (`postgres://user@host/db`, no TLS) as replica
-    /// `instance`, signing heads with `key`.
+    /// Writes to the database at `url` (`postgres://user@host/db`; the connection has no TLS,
+    /// see the [module docs](crate::postgres)) as replica `instance`, signing heads with `key`.
+    /// `instance` should survive restarts (e.g. a StatefulSet pod name): retention only removes
+    /// this instance's events.
     pub fn new(url: impl Into<String>, instance: impl Into<String>, key: SigningKey) -> Self {
         Self {
             url: url.into(),
@@ -65,15 +67,38 @@ impl PostgresSinkConfig {
         self
     }
 
-    /// How long connecting, or one batch, may take before it counts as failed (default 5 s).
+    /// How long connecting, the setup after it, one batch, retention or one query may take
+    /// before it counts as failed (default 5 s). Sessions also set `lock_timeout` to half of it
+    /// and `statement_timeout` to it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
+    /// Connects and bounds the session's lock waits and statements by the timeout, so that a
+    /// session holding a lock on the table cannot stall this one indefinitely.
     pub(crate) async fn connect(&self) -> Result<Client, SinkError> {
-        connect(&self.url, self.timeout).await
+        let client = connect(&self.url, self.timeout).await?;
+        let ms = self.timeout.as_millis().clamp(1, i32::MAX as u128);
+        let lock_ms = (ms / 2).max(1);
+        let settings = format!("SET lock_timeout = {lock_ms}; SET statement_timeout = {ms};");
+        tokio::time::timeout(self.timeout, client.batch_execute(&settings))
+            .await
+            .map_err(|_| SinkError::new("setting up the PostgreSQL session timed out"))?
+            .map_err(db_error("setting up the PostgreSQL session failed"))?;
+        Ok(client)
     }
+}
+
+/// Runs `future` within `timeout`, naming `what` when it takes longer.
+async fn timed<T>(
+    timeout: Duration,
+    what: &'static str,
+    future: impl Future<Output = Result<T, SinkError>>,
+) -> Result<T, SinkError> {
+    tokio::time::timeout(timeout, future)
+        .await
+        .unwrap_or_else(|_| Err(SinkError::new(format!("{what} timed out"))))
 }
 
 pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Client, SinkError> {
@@ -136,10 +161,20 @@ struct Columns {
     hash: Vec<String>,
 }
 
-/// The `actor` and `wallet` columns of an event.
+/// A text value PostgreSQL accepts: `TEXT` cannot hold a NUL character, so each one becomes
+/// U+FFFD (the replacement character). Everything else is kept as it is.
+pub(crate) fn text(value: &str) -> String {
+    if value.contains('\0') {
+        value.replace('\0', "\u{FFFD}")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// The `actor` and `wallet` columns of an event, made [safe for `TEXT`](text).
 pub(crate) fn actor_columns(actor: &Actor) -> (String, Option<String>) {
     match actor {
-        Actor::User { id, wallet } => (id.clone(), wallet.map(|w| w.to_string().to_lowercase())),
+        Actor::User { id, wallet } => (text(id), wallet.map(|w| w.to_string().to_lowercase())),
         Actor::Wallet { address } => {
             let address = address.to_string().to_lowercase();
             (address.clone(), Some(address))
@@ -152,9 +187,14 @@ impl PostgresSink {
     /// A sink for `config`; it connects at its first write.
     ///
     /// # Errors
-    /// When the table name or the URL is invalid.
+    /// When the table name or the URL is invalid, or the instance id contains a NUL character.
     pub fn new(config: PostgresSinkConfig) -> Result<Self, SinkError> {
         schema::check_table(&config.table)?;
+        if config.instance.contains('\0') {
+            return Err(SinkError::new(
+                "the audit instance id contains a NUL character",
+            ));
+        }
         config
             .url
             .parse::<tokio_postgres::Config>()
@@ -185,18 +225,55 @@ impl PostgresSink {
         }
     }
 
-    /// Connects, migrates and loads this instance's chain when not connected.
+    /// Connects, migrates and loads this instance's chain when not connected. The setup after
+    /// connecting (tables, chain, retention) runs within the configured timeout; on any failure
+    /// the connection is dropped and the chain known before is kept.
     async fn ensure(&mut self) -> Result<(), SinkError> {
         if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(());
         }
         self.client = None;
         let client = self.config.connect().await?;
-        client
-            .batch_execute(&schema::migrate(&self.config.table))
-            .await
-            .map_err(db_error("creating the audit tables failed"))?;
         self.client = Some(client);
+        let before = self.chain;
+        let result = timed(
+            self.config.timeout,
+            "setting up the audit tables",
+            self.setup(),
+        )
+        .await;
+        if result.is_err() {
+            self.client = None;
+            self.chain = before;
+        }
+        result
+    }
+
+    async fn setup(&mut self) -> Result<(), SinkError> {
+        let t = &self.config.table;
+        let client = self.client()?;
+        let names = schema::objects(t);
+        let present: bool = client
+            .query_one(
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n",
+                &[&names],
+            )
+            .await
+            .map_err(db_error("looking up the audit tables failed"))?
+            .get(0);
+        if !present {
+            client
+                .batch_execute(&schema::migrate(t))
+                .await
+                .map_err(db_error("creating the audit tables failed"))?;
+            if let Err(error) = client.batch_execute(&schema::unique_id(t)).await {
+                tracing::warn!(
+                    table = %t,
+                    %error,
+                    "cannot create the unique index on audit event ids; an event whose commit acknowledgement is lost may be stored twice"
+                );
+            }
+        }
         let loaded = self.load_chain().await?;
         self.chain = Some(loaded);
         if self.config.retention.is_some() {
@@ -261,7 +338,17 @@ impl PostgresSink {
         (chain.first_seq, seq, hash, sig)
     }
 
+    /// Writes one batch; on any error the connection is dropped, so the next attempt
+    /// reconnects and reloads the chain.
     async fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), SinkError> {
+        let result = self.write_events(events).await;
+        if result.is_err() {
+            self.client = None;
+        }
+        result
+    }
+
+    async fn write_events(&mut self, events: &[AuditEvent]) -> Result<(), SinkError> {
         let reconnecting = self.client.as_ref().is_none_or(Client::is_closed);
         let before = self.chain;
         self.ensure().await?;
@@ -271,7 +358,13 @@ impl PostgresSink {
         if reconnecting && let (Some(before), Some(first)) = (before, events.first()) {
             // A batch whose commit was acknowledged too late for us is already stored.
             if chain.next_seq > before.next_seq
-                && self.stored_id(before.next_seq).await? == Some(first.id)
+                && timed(
+                    self.config.timeout,
+                    "reading a stored audit event",
+                    self.stored_id(before.next_seq),
+                )
+                .await?
+                    == Some(first.id)
             {
                 let stored = before.next_seq + events.len() as i64;
                 if stored == chain.next_seq {
@@ -292,7 +385,7 @@ impl PostgresSink {
             columns.seq.push(chain.next_seq);
             columns.id.push(event.id.to_string());
             columns.ts.push(rfc3339_string(event.timestamp));
-            columns.event_type.push(event.event_type.to_string());
+            columns.event_type.push(text(&event.event_type));
             columns.actor.push(actor);
             columns.wallet.push(wallet);
             columns
@@ -315,23 +408,31 @@ impl PostgresSink {
                 .transaction()
                 .await
                 .map_err(db_error("starting an audit transaction failed"))?;
-            tx.execute(
-                &schema::insert(&t),
-                &[
-                    &instance,
-                    &columns.seq,
-                    &columns.id,
-                    &columns.ts,
-                    &columns.event_type,
-                    &columns.actor,
-                    &columns.wallet,
-                    &columns.event,
-                    &columns.prev,
-                    &columns.hash,
-                ],
-            )
-            .await
-            .map_err(db_error("inserting audit events failed"))?;
+            let inserted = tx
+                .execute(
+                    &schema::insert(&t),
+                    &[
+                        &instance,
+                        &columns.seq,
+                        &columns.id,
+                        &columns.ts,
+                        &columns.event_type,
+                        &columns.actor,
+                        &columns.wallet,
+                        &columns.event,
+                        &columns.prev,
+                        &columns.hash,
+                    ],
+                )
+                .await
+                .map_err(db_error("inserting audit events failed"))?;
+            if inserted != columns.seq.len() as u64 {
+                return Err(SinkError::new(format!(
+                    "{} of {} audit events were already stored; reloading the chain",
+                    columns.seq.len() as u64 - inserted,
+                    columns.seq.len()
+                )));
+            }
             tx.execute(
                 &schema::upsert_head(&t),
                 &[&instance, &first_seq, &seq, &hash, &sig],
@@ -347,16 +448,10 @@ impl PostgresSink {
                 self.chain = Some(chain);
                 Ok(())
             }
-            Ok(Err(error)) => {
-                self.client = None;
-                Err(error)
-            }
-            Err(_) => {
-                self.client = None;
-                Err(SinkError::new(
-                    "writing audit events to PostgreSQL timed out",
-                ))
-            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(SinkError::new(
+                "writing audit events to PostgreSQL timed out",
+            )),
         }
     }
 
@@ -439,7 +534,12 @@ impl PostgresSink {
 
     async fn housekeeping(&mut self) -> Result<(), SinkError> {
         self.ensure().await?;
-        let result = self.purge().await;
+        let result = timed(
+            self.config.timeout,
+            "removing old audit events",
+            self.purge(),
+        )
+        .await;
         if result.is_err() {
             self.client = None;
         }
@@ -511,6 +611,26 @@ impl PostgresQuery {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, SinkError> {
         let mut slot = self.client.lock().await;
+        let result = timed(
+            self.config.timeout,
+            "the audit query",
+            self.query(&mut slot, filter, value, range, limit),
+        )
+        .await;
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
+    async fn query(
+        &self,
+        slot: &mut Option<Client>,
+        filter: &str,
+        value: &str,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, SinkError> {
         if slot.as_ref().is_none_or(Client::is_closed) {
             *slot = Some(self.config.connect().await?);
         }
@@ -524,13 +644,11 @@ impl PostgresQuery {
         );
         let (start, end) = (rfc3339_string(range.start), rfc3339_string(range.end));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = match client.query(&sql, &[&value, &start, &end, &limit]).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                *slot = None;
-                return Err(SinkError::with_source("audit query failed", error));
-            }
-        };
+        let value = text(value);
+        let rows = client
+            .query(&sql, &[&value, &start, &end, &limit])
+            .await
+            .map_err(db_error("audit query failed"))?;
         rows.iter()
             .map(|row| {
                 serde_json::from_str::<AuditEvent>(row.get(0))
