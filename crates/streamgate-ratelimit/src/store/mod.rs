@@ -129,6 +129,8 @@ impl PolicyNames {
             .remove(&id);
     }
 
+    /// The name registered for `id`, if any.
+    #[cfg(feature = "redis")]
     pub(crate) fn name(&self, id: PolicyId) -> Option<Arc<str>> {
         self.0
             .lock()
