@@ -101,3 +101,64 @@ impl MetricsRecorder {
         (errors, total)
     }
 }
+
+/// Whether `key` is named `name` and carries every label of `want`.
+fn key_matches(key: &Key, name: &str, want: &[(&str, &str)]) -> bool {
+    key.name() == name
+        && want.iter().all(|(k, v)| {
+            key.labels()
+                .any(|label| label.key() == *k && label.value() == *v)
+        })
+}
+
+impl MetricsRecorder {
+    /// The increments during the window of every counter named `name` whose labels include
+    /// `labels`, added up.
+    #[must_use]
+    pub fn window_counter_sum(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let mut sum = 0;
+        self.inner.window.visit_counters(|key, counter| {
+            if key_matches(key, name, labels) {
+                sum += counter.in_window();
+            }
+        });
+        sum
+    }
+
+    /// The current values of every gauge named `name` whose labels include `labels`, added up;
+    /// `None` when there is no such gauge.
+    #[must_use]
+    pub fn gauge_sum(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut sum = None;
+        self.inner.window.visit_gauges(|key, value| {
+            if key_matches(key, name, labels) {
+                *sum.get_or_insert(0.0) += value;
+            }
+        });
+        sum
+    }
+
+    /// The `q` quantile (0 to 1) during the window of every histogram named `name` whose labels
+    /// include `labels`, their buckets merged (as Prometheus's `histogram_quantile` over a `sum`),
+    /// or `None` without observations in the window.
+    #[must_use]
+    pub fn window_quantile(&self, name: &str, labels: &[(&str, &str)], q: f64) -> Option<f64> {
+        let mut merged: Option<crate::window::BucketCounts> = None;
+        self.inner.window.visit_histograms(|key, histogram| {
+            if !key_matches(key, name, labels) {
+                return;
+            }
+            let counts = histogram.in_window();
+            match &mut merged {
+                Some(total) if total.bounds == counts.bounds => {
+                    for (sum, count) in total.counts.iter_mut().zip(&counts.counts) {
+                        *sum += count;
+                    }
+                }
+                Some(_) => {}
+                None => merged = Some(counts),
+            }
+        });
+        merged?.quantile(q)
+    }
+}
