@@ -11,7 +11,8 @@
 //! owner. Reads are public; uploading needs the `files:write` permission, which the `uploader`
 //! role has: at start the service prints a token with that role (signed with a key made for this
 //! run). Bodies are sanitized and validated; every client IP is rate limited with the seed's
-//! defaults; every request is measured at `/metrics`; uploads and refusals are written to a
+//! defaults; every request is measured at `/metrics`, and the seed's alert rules (error rate,
+//! p99 latency) are evaluated over it and listed at `/alerts`; uploads and refusals are written to a
 //! hash-chained, signed audit trail in a temporary directory (printed at start, with the command
 //! that verifies it). The service flushes the trail and writes its final checkpoint when stopped
 //! with Ctrl-C or SIGTERM (`docker stop`, `systemctl stop`).
@@ -25,6 +26,7 @@
 //! curl -s localhost:8080/files/<id>
 //! curl -s localhost:8080/owners/0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed/files
 //! curl -s localhost:8080/metrics
+//! curl -s localhost:8080/alerts
 //! ```
 
 use std::{
@@ -316,6 +318,7 @@ async fn main() -> ExitCode {
     println!("  GET  http://{addr}/files/{{id}}");
     println!("  GET  http://{addr}/owners/{{wallet}}/files");
     println!("  GET  http://{addr}/metrics");
+    println!("  GET  http://{addr}/alerts");
     println!("  GET  http://{addr}/health/live");
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)

@@ -56,6 +56,15 @@ pub struct Config {
 pub struct MonitoringConfig {
     /// `monitoring.metrics`.
     pub metrics: MetricsConfig,
+    /// `monitoring.alerts`: the rules evaluated over the metrics window (by default the seed's
+    /// error-rate and latency rules, logged) and where alerts go.
+    #[cfg(feature = "alerts")]
+    pub alerts: streamgate_alerts::AlertsConfig,
+    /// `monitoring.alerts` in a build without the `alerts` feature: rejected unless it says
+    /// `enabled: false`.
+    #[cfg(not(feature = "alerts"))]
+    #[serde(rename = "alerts", deserialize_with = "compiled_out::alerts")]
+    compiled_out_alerts: (),
 }
 
 /// `monitoring.metrics`.
@@ -140,7 +149,12 @@ pub struct SecurityConfig {
 /// The sections of layers a build left out. The keys are always known, so the shipped
 /// `streamgate.yaml` does not fail with "unknown field"; a section that would turn the missing
 /// layer on fails with the key and the cargo feature that builds it.
-#[cfg(not(all(feature = "security", feature = "ratelimit", feature = "audit")))]
+#[cfg(not(all(
+    feature = "security",
+    feature = "ratelimit",
+    feature = "audit",
+    feature = "alerts"
+)))]
 #[allow(
     dead_code,
     reason = "each function is used only when its feature is off"
@@ -149,10 +163,10 @@ mod compiled_out {
     use serde::{Deserialize, Deserializer, de::Error};
     use serde_yaml_ng::Value;
 
-    /// Accepts `section` only when it is empty or, when `has_enabled`, says `enabled: false`.
+    /// Accepts the section at `key` only when it is empty or, when `has_enabled`, says `enabled: false`.
     fn check<'de, D: Deserializer<'de>>(
         deserializer: D,
-        section: &str,
+        key: &str,
         feature: &str,
         has_enabled: bool,
     ) -> Result<(), D::Error> {
@@ -173,24 +187,28 @@ mod compiled_out {
             " (or remove the section)"
         };
         Err(D::Error::custom(format!(
-            "`security.{section}` needs the `{feature}` cargo feature of streamgate, which this build leaves out{hint}"
+            "`{key}` needs the `{feature}` cargo feature of streamgate, which this build leaves out{hint}"
         )))
     }
 
     pub(super) fn auth<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
-        check(deserializer, "auth", "security", false)
+        check(deserializer, "security.auth", "security", false)
     }
 
     pub(super) fn rate_limiting<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<(), D::Error> {
-        check(deserializer, "rate_limiting", "ratelimit", true)
+        check(deserializer, "security.rate_limiting", "ratelimit", true)
     }
 
     pub(super) fn audit_logging<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<(), D::Error> {
-        check(deserializer, "audit_logging", "audit", true)
+        check(deserializer, "security.audit_logging", "audit", true)
+    }
+
+    pub(super) fn alerts<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        check(deserializer, "monitoring.alerts", "alerts", true)
     }
 }
 

@@ -1,4 +1,4 @@
-//! StreamGate hardens an HTTP service from inside it: request metrics for Prometheus, a security
+//! StreamGate hardens an HTTP service from inside it: request metrics for Prometheus, alerts, a security
 //! context, rate limits, validation, an audit trail, each a tower `Layer`, composed in the right
 //! order by one [`Stack`].
 //!
@@ -26,6 +26,7 @@
 //!
 //! | module | feature | what it does |
 //! |---|---|---|
+//! | [`alerts`] | `alerts` | alert rules over the metrics window; log, webhook and Alertmanager handlers; `/alerts` |
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`audit`] | `audit` | audit layer and logger, redaction, hash-chained signed file, `verify`; PostgreSQL sink (`postgres`) |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
@@ -45,7 +46,10 @@ pub use config::{
 };
 
 #[doc(inline)]
-pub use stack::{LIVE_PATH, METRICS_PATH, Stack};
+pub use stack::{ALERTS_PATH, LIVE_PATH, METRICS_PATH, Stack};
+#[cfg(feature = "alerts")]
+#[doc(inline)]
+pub use streamgate_alerts as alerts;
 #[cfg(feature = "audit")]
 #[doc(inline)]
 pub use streamgate_audit as audit;

@@ -24,6 +24,8 @@ use tower_layer::Identity;
 pub const METRICS_PATH: &str = "/metrics";
 /// The liveness probe path.
 pub const LIVE_PATH: &str = "/health/live";
+/// The path of the active alerts (JSON) that [`Stack::apply`] mounts when alerts are on.
+pub const ALERTS_PATH: &str = "/alerts";
 
 /// Every StreamGate layer, applied to an axum [`Router`] in the order the layers depend on:
 ///
@@ -67,6 +69,14 @@ pub struct Stack {
     upkeep_started: Arc<AtomicBool>,
     #[cfg(feature = "metrics")]
     metrics: MetricsConfig,
+    /// The alert rules and their evaluator; `default_alerts` when they are the seed's rules
+    /// with the log handler, rebuilt when the recorder changes.
+    #[cfg(feature = "alerts")]
+    alerts: Option<streamgate_alerts::Alerts>,
+    #[cfg(feature = "alerts")]
+    default_alerts: bool,
+    #[cfg(feature = "alerts")]
+    evaluator_started: Arc<AtomicBool>,
 }
 
 impl Stack {
@@ -76,7 +86,21 @@ impl Stack {
         let stack = Self::without_rate_limits(service_name);
         #[cfg(feature = "ratelimit")]
         let stack = stack.default_rate_limit();
+        #[cfg(feature = "alerts")]
+        let stack = stack.default_alerts();
         stack
+    }
+
+    /// Installs the seed's alert rules for the service, logged, over the current recorder.
+    #[cfg(feature = "alerts")]
+    fn default_alerts(mut self) -> Self {
+        let alerts = streamgate_alerts::AlertsConfig::default()
+            .build(self.recorder.clone(), &self.service_name)
+            .expect("the seed's default alert rules are valid")
+            .build();
+        self.alerts = Some(alerts);
+        self.default_alerts = true;
+        self
     }
 
     /// Installs the seed's default rate limit, recording into the current recorder.
@@ -114,6 +138,12 @@ impl Stack {
             upkeep_started: Arc::new(AtomicBool::new(false)),
             #[cfg(feature = "metrics")]
             metrics: MetricsConfig::default(),
+            #[cfg(feature = "alerts")]
+            alerts: None,
+            #[cfg(feature = "alerts")]
+            default_alerts: false,
+            #[cfg(feature = "alerts")]
+            evaluator_started: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -138,6 +168,18 @@ impl Stack {
                 .map_err(|e| ConfigError::new("config", format!("monitoring.metrics: {e}")))?;
             let mut stack = stack.metrics_recorder(recorder);
             stack.metrics = metrics.clone();
+            stack
+        };
+        #[cfg(feature = "alerts")]
+        let stack = {
+            let alerts = &config.monitoring.alerts;
+            let mut stack = stack;
+            if alerts.enabled {
+                let built = alerts
+                    .build(stack.recorder.clone(), &metrics.service_name)
+                    .map_err(|e| ConfigError::new("config", format!("monitoring.alerts: {e}")))?;
+                stack.alerts = Some(built.build());
+            }
             stack
         };
         #[cfg(feature = "ratelimit")]
@@ -311,7 +353,35 @@ impl Stack {
         if self.default_rate_limit {
             self = self.default_rate_limit();
         }
+        #[cfg(feature = "alerts")]
+        if self.default_alerts {
+            self = self.default_alerts();
+        }
         self
+    }
+
+    /// Evaluates `alerts` (built over [`Stack::recorder`]) and serves them at `/alerts`; replaces
+    /// the seed's rules (error rate above 10% / 5%, p99 latency above 5 s / 2 s, logged).
+    #[cfg(feature = "alerts")]
+    pub fn alerts(mut self, alerts: streamgate_alerts::Alerts) -> Self {
+        self.alerts = Some(alerts);
+        self.default_alerts = false;
+        self
+    }
+
+    /// Evaluates no alert rule and serves no `/alerts`.
+    #[cfg(feature = "alerts")]
+    pub fn no_alerts(mut self) -> Self {
+        self.alerts = None;
+        self.default_alerts = false;
+        self
+    }
+
+    /// The alerts the stack evaluates: add rules and handlers, report values, resolve, list.
+    #[cfg(feature = "alerts")]
+    #[must_use]
+    pub fn alerting(&self) -> Option<&streamgate_alerts::Alerts> {
+        self.alerts.as_ref()
     }
 
     /// Also records request and response body sizes.
@@ -341,11 +411,13 @@ impl Stack {
     /// call: axum boxes and clones the service of each layer it is given per request, so one
     /// composed layer costs that once instead of once per layer.
     ///
-    /// The admin routes (`/health/live`, and `/metrics` when metrics are on) are mounted on a
+    /// The admin routes (`/health/live`, `/metrics` when metrics are on, `/alerts` when alerts
+    /// are) are mounted on a
     /// router of their own that gets only the request id layer, then merged with the layered
     /// user routes; the user's fallback (or axum's 404) keeps every layer.
     ///
-    /// Inside a tokio runtime, the first call also starts the recorder's upkeep task.
+    /// Inside a tokio runtime, the first call also starts the recorder's upkeep task and the alert
+    /// evaluator.
     ///
     /// # Panics
     /// When `router` already has a route at one of the admin paths.
@@ -359,6 +431,14 @@ impl Stack {
             admin.route(METRICS_PATH, metrics_route(self.recorder.clone()))
         } else {
             admin
+        };
+        #[cfg(feature = "alerts")]
+        let admin = match &self.alerts {
+            Some(alerts) => {
+                self.start_evaluator(alerts);
+                admin.route(ALERTS_PATH, streamgate_alerts::alerts_route(alerts.clone()))
+            }
+            None => admin,
         };
         let admin = admin.layer(tower::util::option_layer(
             self.request_ids.then(request_id_layer),
@@ -468,6 +548,16 @@ impl Stack {
     #[cfg(not(feature = "metrics"))]
     fn metrics_layer(&self) -> Identity {
         Identity::new()
+    }
+
+    /// Starts the alert evaluator once, inside a tokio runtime.
+    #[cfg(feature = "alerts")]
+    fn start_evaluator(&self, alerts: &streamgate_alerts::Alerts) {
+        if tokio::runtime::Handle::try_current().is_ok()
+            && !self.evaluator_started.swap(true, Ordering::AcqRel)
+        {
+            drop(alerts.spawn());
+        }
     }
 
     #[cfg(feature = "metrics")]

@@ -137,8 +137,8 @@ async fn disabled_metrics_mount_no_endpoint_and_record_nothing() {
     assert!(stack.recorder().snapshot().histograms.is_empty());
 }
 
-#[test]
-fn the_readme_yaml_examples_parse() {
+#[tokio::test]
+async fn the_readme_yaml_examples_parse() {
     let readme = include_str!("../README.md");
     let blocks: Vec<&str> = readme
         .split("```yaml\n")
@@ -149,8 +149,20 @@ fn the_readme_yaml_examples_parse() {
     for block in &blocks {
         Config::from_yaml_str("README.md", block).unwrap();
     }
-    let config = Config::from_yaml_str("README.md", blocks[0]).unwrap();
+    let security = blocks
+        .iter()
+        .find(|b| b.contains("trusted_proxies"))
+        .expect("the security example");
+    let config = Config::from_yaml_str("README.md", security).unwrap();
     assert_eq!(config.security.trusted_proxies, ["10.0.0.0/8"]);
     assert_eq!(config.security.rate_limiting.capacity, 1000);
     assert!(config.security.auth.is_some());
+    let alerts = blocks
+        .iter()
+        .find(|b| b.contains("alerts:"))
+        .expect("the alerts example");
+    let config = Config::from_yaml_str("README.md", alerts).unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let rules = stack.alerting().unwrap().rules();
+    assert_eq!(rules.len(), 5, "the seed's four and QueueBacklog");
 }

@@ -27,6 +27,7 @@ impl JsonPoster {
     /// Checks `url` (http, or https with the `https` feature) and builds the client; each request
     /// may take at most `timeout`.
     pub(crate) fn new(url: &str, timeout: Duration) -> Result<Self, HandlerConfigError> {
+        install_crypto_provider();
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| HandlerConfigError(format!("`{url}` is not a URL: {e}")))?;
         let builder = reqwest::Client::builder()
@@ -76,15 +77,20 @@ impl JsonPoster {
     }
 }
 
+/// Installs ring as rustls's process provider unless one is installed: reqwest built with
+/// rustls (by this crate's `https` feature or another crate's) needs one to build any client.
+pub(crate) fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 #[cfg(feature = "https")]
 fn https(
     builder: reqwest::ClientBuilder,
     _url: &str,
 ) -> Result<reqwest::ClientBuilder, HandlerConfigError> {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another installer is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
     Ok(builder.https_only(true))
 }
 

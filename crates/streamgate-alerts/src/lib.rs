@@ -53,6 +53,7 @@
 mod alert;
 mod alertmanager;
 mod alerts;
+mod config;
 mod handler;
 mod http;
 mod metrics;
@@ -63,6 +64,7 @@ mod webhook;
 pub use alert::{Alert, AlertState};
 pub use alertmanager::AlertmanagerHandler;
 pub use alerts::{Alerts, AlertsBuilder, Health};
+pub use config::{AlertsConfig, AlertsConfigError, RuleConfig};
 pub use handler::{AlertHandler, BoxFuture, HandlerError, LogHandler, Notification};
 pub use http::HandlerConfigError;
 pub use route::alerts_route;

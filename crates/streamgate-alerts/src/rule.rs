@@ -41,7 +41,7 @@ impl fmt::Display for Severity {
 /// What a rule measures. Each is read from the metrics recorder's sliding window at every
 /// evaluation, except [`Signal::Reported`], whose value the service reports itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Signal {
     /// The share of `service`'s requests in the window that were errors (0 to 1).
     ErrorRate {

@@ -1,0 +1,258 @@
+//! `monitoring.alerts` in the YAML file: the rules and where alerts go.
+
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+use serde::Deserialize;
+use streamgate_metrics::MetricsRecorder;
+
+use crate::{
+    AlertRule, AlertmanagerHandler, Alerts, AlertsBuilder, LogHandler, Severity, Signal,
+    WebhookHandler,
+};
+
+/// `monitoring.alerts`.
+///
+/// ```
+/// use streamgate_alerts::AlertsConfig;
+/// use streamgate_metrics::MetricsRecorder;
+///
+/// let config: AlertsConfig = serde_yaml_ng::from_str(r#"
+/// check_interval: 15s
+/// rules:
+///   - name: QueueBacklog
+///     signal: { kind: reported, name: queue_depth }
+///     above: 100
+///     for: 1m
+///     severity: warning
+///     labels: { team: uploads }
+/// alertmanager: http://127.0.0.1:9093
+/// "#).unwrap();
+/// let alerts = config.build(MetricsRecorder::new(), "upload").unwrap().build();
+/// assert_eq!(alerts.rules().len(), 5); // the seed's four and QueueBacklog
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AlertsConfig {
+    /// Whether rules are evaluated at all (default true).
+    pub enabled: bool,
+    /// How often every rule is evaluated (default 30s, the seed's).
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    /// The seed's threshold rules for the service (default true): error rate above 10% critical
+    /// and 5% warning, p99 latency above 5 s critical and 2 s warning, each for a minute.
+    pub default_rules: bool,
+    /// Further rules.
+    pub rules: Vec<RuleConfig>,
+    /// Log each change with `tracing` (default true).
+    pub log: bool,
+    /// Post each change as JSON to this URL.
+    pub webhook: Option<String>,
+    /// Send alerts to the Alertmanager at this URL (`http://alertmanager:9093`).
+    pub alertmanager: Option<String>,
+    /// How often firing alerts are sent to Alertmanager again (default 1m).
+    #[serde(with = "humantime_serde")]
+    pub resend_interval: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            check_interval: Duration::from_secs(30),
+            default_rules: true,
+            rules: Vec::new(),
+            log: true,
+            webhook: None,
+            alertmanager: None,
+            resend_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One rule of `monitoring.alerts.rules`; exactly one of `above` and `below`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RuleConfig {
+    /// The rule's name (`alertname`).
+    pub name: String,
+    /// What it measures: `{ kind: error_rate, service: upload }`,
+    /// `{ kind: latency, service: upload, quantile: 0.99 }` (optionally `route`),
+    /// `{ kind: counter_increase, name: ..., labels: {...} }`, `{ kind: gauge, name: ... }` or
+    /// `{ kind: reported, name: ... }`.
+    pub signal: Signal,
+    /// Fires above this value.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Fires below this value.
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// How long the condition must hold (default 0s).
+    #[serde(default, rename = "for", with = "humantime_serde")]
+    pub hold: Duration,
+    /// `critical`, `warning` (default) or `info`.
+    #[serde(default = "warning")]
+    pub severity: Severity,
+    /// One line for people.
+    #[serde(default)]
+    pub summary: String,
+    /// Labels sent with the alert.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn warning() -> Severity {
+    Severity::Warning
+}
+
+/// A value of `monitoring.alerts` the types could not check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfigError(String);
+
+impl fmt::Display for AlertsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AlertsConfigError {}
+
+impl RuleConfig {
+    fn rule(&self) -> Result<AlertRule, AlertsConfigError> {
+        let rule = AlertRule::new(self.name.clone(), self.signal.clone())
+            .for_duration(self.hold)
+            .severity(self.severity)
+            .summary(self.summary.clone());
+        let rule = match (self.above, self.below) {
+            (Some(limit), None) => rule.above(limit),
+            (None, Some(limit)) => rule.below(limit),
+            _ => {
+                return Err(AlertsConfigError(format!(
+                    "rules: `{}` needs exactly one of `above` and `below`",
+                    self.name
+                )));
+            }
+        };
+        Ok(self
+            .labels
+            .iter()
+            .fold(rule, |rule, (k, v)| rule.label(k.clone(), v.clone())))
+    }
+}
+
+impl AlertsConfig {
+    /// The builder this section describes, over `recorder`, for the service `service` (the
+    /// default rules' `service_name`).
+    ///
+    /// # Errors
+    /// A rule without exactly one threshold, two rules of one name, a quantile outside 0 to 1, a
+    /// handler URL that is not http(s).
+    pub fn build(
+        &self,
+        recorder: MetricsRecorder,
+        service: &str,
+    ) -> Result<AlertsBuilder, AlertsConfigError> {
+        let mut builder = Alerts::builder(recorder).interval(self.check_interval);
+        let mut names = std::collections::BTreeSet::new();
+        let defaults = if self.default_rules {
+            AlertRule::defaults(service)
+        } else {
+            Vec::new()
+        };
+        let own = self
+            .rules
+            .iter()
+            .map(RuleConfig::rule)
+            .collect::<Result<Vec<_>, _>>()?;
+        for rule in defaults.into_iter().chain(own) {
+            if let Signal::Latency { quantile, .. } = rule.signal()
+                && !(0.0..=1.0).contains(quantile)
+            {
+                return Err(AlertsConfigError(format!(
+                    "rules: `{}`: the quantile must be between 0 and 1, not {quantile}",
+                    rule.name()
+                )));
+            }
+            if !names.insert(rule.name().to_owned()) {
+                return Err(AlertsConfigError(format!(
+                    "rules: two rules are named `{}`",
+                    rule.name()
+                )));
+            }
+            builder = builder.rule(rule);
+        }
+        if self.log {
+            builder = builder.handler(LogHandler);
+        }
+        if let Some(url) = &self.webhook {
+            let handler =
+                WebhookHandler::new(url).map_err(|e| AlertsConfigError(format!("webhook: {e}")))?;
+            builder = builder.handler(handler);
+        }
+        if let Some(url) = &self.alertmanager {
+            let handler = AlertmanagerHandler::new(url)
+                .map_err(|e| AlertsConfigError(format!("alertmanager: {e}")))?
+                .resend_interval(self.resend_interval);
+            builder = builder.handler(handler);
+        }
+        Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(yaml: &str) -> Result<AlertsBuilder, AlertsConfigError> {
+        let config: AlertsConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        config.build(MetricsRecorder::new(), "upload")
+    }
+
+    #[test]
+    fn a_rule_needs_exactly_one_threshold() {
+        let both = "rules:\n  - {name: X, signal: {kind: gauge, name: g}, above: 1, below: 0}\n";
+        let error = build(both).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "rules: `X` needs exactly one of `above` and `below`"
+        );
+        let neither = "rules:\n  - {name: X, signal: {kind: gauge, name: g}}\n";
+        assert!(build(neither).is_err());
+    }
+
+    #[test]
+    fn names_are_unique_with_the_default_rules() {
+        let clash = "rules:\n  - {name: HighErrorRate, signal: {kind: error_rate, service: upload}, above: 0.5}\n";
+        let error = build(clash).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "rules: two rules are named `HighErrorRate`"
+        );
+        let without_defaults = format!("default_rules: false\n{clash}");
+        let alerts = build(&without_defaults).unwrap().build();
+        assert_eq!(alerts.rules().len(), 1);
+    }
+
+    #[test]
+    fn bad_quantiles_and_urls_are_refused() {
+        let quantile = "rules:\n  - {name: L, signal: {kind: latency, service: upload, quantile: 99}, above: 1}\n";
+        assert!(
+            build(quantile)
+                .unwrap_err()
+                .to_string()
+                .contains("between 0 and 1")
+        );
+        let url = build("webhook: ftp://hooks.example.com\n").unwrap_err();
+        assert!(url.to_string().starts_with("webhook: "), "{url}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = serde_yaml_ng::from_str::<AlertsConfig>(
+            "rules:\n  - {name: X, signal: {kind: gauge, nam: g}, above: 1}\n",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("nam"), "{error}");
+    }
+}

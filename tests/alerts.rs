@@ -1,0 +1,201 @@
+//! Alerts in the stack: the seed's rules by default, `/alerts` beside `/metrics`, and the
+//! `monitoring.alerts` config section.
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    http::{Request, StatusCode},
+    routing::get,
+};
+use serde_json::Value;
+use streamgate::{
+    Config, Stack,
+    alerts::{AlertRule, Alerts, Severity, Signal},
+};
+use tower::ServiceExt;
+
+fn routes() -> Router {
+    Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+}
+
+async fn get_json(app: &Router, path: &str) -> (StatusCode, Value) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn send(app: &Router, path: &str, times: usize) {
+    for _ in 0..times {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        drop(app.clone().oneshot(request).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_stack_evaluates_the_seeds_rules_and_serves_them_at_alerts() {
+    let stack = Stack::new("shop").no_rate_limits();
+    let rules: Vec<String> = stack
+        .alerting()
+        .expect("alerts are on by default")
+        .rules()
+        .iter()
+        .map(|r| r.name().to_owned())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "HighErrorRate",
+            "ElevatedErrorRate",
+            "HighLatency",
+            "ElevatedLatency"
+        ]
+    );
+    let app = stack.apply(routes());
+    let (status, page) = get_json(&app, "/alerts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["health"], "healthy");
+    assert_eq!(page["alerts"], Value::Array(vec![]));
+
+    send(&app, "/fail", 4).await;
+    stack.alerting().unwrap().evaluate().await;
+    let (_, page) = get_json(&app, "/alerts").await;
+    let ids: Vec<&str> = page["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["HighErrorRate", "ElevatedErrorRate"], "{page}");
+    assert_eq!(
+        page["alerts"][0]["state"], "pending",
+        "the seed's rules hold for a minute"
+    );
+}
+
+#[tokio::test]
+async fn firing_alerts_show_in_alerts_and_metrics_and_alerts_is_not_counted() {
+    let stack = Stack::new("shop").no_rate_limits();
+    let alerts = Alerts::builder(stack.recorder().clone())
+        .rule(
+            AlertRule::new(
+                "AnyError",
+                Signal::ErrorRate {
+                    service: "shop".into(),
+                },
+            )
+            .above(0.0)
+            .severity(Severity::Critical),
+        )
+        .interval(Duration::from_secs(3600))
+        .build();
+    let stack = stack.alerts(alerts);
+    let app = stack.apply(routes());
+    send(&app, "/fail", 1).await;
+    stack.alerting().unwrap().evaluate().await;
+
+    let (_, page) = get_json(&app, "/alerts").await;
+    assert_eq!(page["health"], "unhealthy");
+    assert_eq!(page["alerts"][0]["id"], "AnyError");
+    assert_eq!(page["alerts"][0]["state"], "firing");
+    assert_eq!(page["alerts"][0]["value"], 1.0);
+
+    let response = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.contains("# HELP streamgate_alerts_firing "), "{text}");
+    assert!(
+        text.contains(r#"streamgate_alerts_firing{severity="critical"} 1"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"http_route="/alerts""#),
+        "admin routes are not counted"
+    );
+}
+
+#[tokio::test]
+async fn no_alerts_means_no_route() {
+    let app = Stack::new("shop").no_alerts().apply(routes());
+    let response = app
+        .oneshot(Request::get("/alerts").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_config_section_builds_the_rules_and_handlers() {
+    let config = Config::from_yaml_str(
+        "streamgate.yaml",
+        r"
+monitoring:
+  metrics:
+    service_name: upload
+  alerts:
+    check_interval: 10s
+    default_rules: false
+    rules:
+      - name: QueueBacklog
+        signal: { kind: reported, name: queue_depth }
+        above: 100
+        severity: critical
+",
+    )
+    .unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let alerts = stack.alerting().unwrap();
+    assert_eq!(alerts.rules().len(), 1);
+    let fired = alerts.check_metric("queue_depth", 150.0).await;
+    assert_eq!(fired[0].id, "QueueBacklog");
+    assert_eq!(fired[0].severity, Severity::Critical);
+
+    let off = Config::from_yaml_str(
+        "streamgate.yaml",
+        "monitoring:\n  alerts:\n    enabled: false\n",
+    )
+    .unwrap();
+    assert!(Stack::from_config(&off).unwrap().alerting().is_none());
+}
+
+#[test]
+fn config_errors_name_the_file_line_and_key() {
+    let unknown = Config::from_yaml_str(
+        "streamgate.yaml",
+        "monitoring:\n  alerts:\n    check_interval: 10s\n    resend: 1m\n",
+    )
+    .unwrap_err();
+    assert!(
+        unknown
+            .to_string()
+            .starts_with("streamgate.yaml:4:5: monitoring.alerts: unknown field `resend`"),
+        "{unknown}"
+    );
+    let config = Config::from_yaml_str(
+        "streamgate.yaml",
+        "monitoring:\n  alerts:\n    rules:\n      - { name: X, signal: { kind: gauge, name: g } }\n",
+    )
+    .unwrap();
+    let error = Stack::from_config(&config).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "config: monitoring.alerts: rules: `X` needs exactly one of `above` and `below`"
+    );
+}
