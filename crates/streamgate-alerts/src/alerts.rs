@@ -267,8 +267,8 @@ impl Alerts {
         }
     }
 
-    /// Starts the evaluator: a tokio task that evaluates every rule at each interval. Dropping or
-    /// aborting the handle does not stop it; abort it to stop.
+    /// Starts the evaluator: a tokio task that evaluates every rule at each interval, the first
+    /// time at once. Dropping the handle leaves it running; abort the handle to stop it.
     #[must_use = "abort the handle to stop the evaluator"]
     pub fn spawn(&self) -> JoinHandle<()> {
         let alerts = self.clone();
