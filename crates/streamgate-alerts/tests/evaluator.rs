@@ -66,6 +66,11 @@ async fn send(app: &Router, path: &str, times: usize) {
     }
 }
 
+/// A rule named `rule` over the value reported as `name`.
+fn reported_rule(rule: &str, name: &str) -> AlertRule {
+    AlertRule::new(rule, Signal::Reported { name: name.into() })
+}
+
 fn error_rule(hold: Duration) -> AlertRule {
     AlertRule::new(
         "HighErrorRate",
@@ -184,15 +189,10 @@ async fn reported_values_are_checked_at_once() {
     let handler = Recording::default();
     let alerts = Alerts::builder(MetricsRecorder::new())
         .rule(
-            AlertRule::new(
-                "QueueBacklog",
-                Signal::Reported {
-                    name: "queue_depth".into(),
-                },
-            )
-            .above(100.0)
-            .severity(Severity::Warning)
-            .summary("the upload queue is backing up"),
+            reported_rule("QueueBacklog", "queue_depth")
+                .above(100.0)
+                .severity(Severity::Warning)
+                .summary("the upload queue is backing up"),
         )
         .handler(handler.clone())
         .build();
@@ -211,15 +211,7 @@ async fn reported_values_are_checked_at_once() {
 async fn resolving_by_hand_silences_until_the_condition_clears() {
     let handler = Recording::default();
     let alerts = Alerts::builder(MetricsRecorder::new())
-        .rule(
-            AlertRule::new(
-                "Backlog",
-                Signal::Reported {
-                    name: "depth".into(),
-                },
-            )
-            .above(1.0),
-        )
+        .rule(reported_rule("Backlog", "depth").above(1.0))
         .handler(handler.clone())
         .build();
     alerts.check_metric("depth", 5.0).await;
@@ -314,15 +306,7 @@ async fn failing_and_hanging_handlers_are_counted_and_the_others_still_told() {
     let recorder = MetricsRecorder::new();
     let handler = Recording::default();
     let alerts = Alerts::builder(recorder.clone())
-        .rule(
-            AlertRule::new(
-                "Backlog",
-                Signal::Reported {
-                    name: "depth".into(),
-                },
-            )
-            .above(1.0),
-        )
+        .rule(reported_rule("Backlog", "depth").above(1.0))
         .handler(Broken { hang: false })
         .handler(Broken { hang: true })
         .handler(handler.clone())

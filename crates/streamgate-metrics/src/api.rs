@@ -140,7 +140,8 @@ impl MetricsRecorder {
 
     /// The `q` quantile (0 to 1) during the window of every histogram named `name` whose labels
     /// include `labels`, their buckets merged (as Prometheus's `histogram_quantile` over a `sum`),
-    /// or `None` without observations in the window.
+    /// or `None` without observations in the window. Series whose bucket bounds differ from the
+    /// first matching one's are left out.
     #[must_use]
     pub fn window_quantile(&self, name: &str, labels: &[(&str, &str)], q: f64) -> Option<f64> {
         let mut merged: Option<crate::window::BucketCounts> = None;
