@@ -1,0 +1,366 @@
+//! The cache layer over an axum router: hits, freshness under paused time, per-user keys,
+//! what is never stored, request directives, invalidation and metrics.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    extract::{Path, Request},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use streamgate_cache::{CacheLayer, CacheRoute};
+use streamgate_core::{MetricsHandle, SecurityContext};
+use streamgate_metrics::MetricsRecorder;
+use tower::ServiceExt;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The app under test: each handler counts its calls and answers with the caller and the count.
+struct App {
+    router: Router,
+    calls: Arc<AtomicU32>,
+    recorder: MetricsRecorder,
+}
+
+/// Stands in for the security layer: `x-user` becomes the request's security context.
+async fn test_identity(mut request: Request, next: Next) -> Response {
+    if let Some(user) = request
+        .headers()
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+    {
+        let context = SecurityContext::builder(user).build();
+        request.extensions_mut().insert(context);
+    }
+    next.run(request).await
+}
+
+fn app(layer: impl FnOnce(MetricsHandle) -> CacheLayer) -> App {
+    let calls = Arc::new(AtomicU32::new(0));
+    let recorder = MetricsRecorder::new();
+    let counted = |calls: &Arc<AtomicU32>| {
+        let calls = calls.clone();
+        move || calls.fetch_add(1, Ordering::SeqCst) + 1
+    };
+    let (item, headers, big, write) = (
+        counted(&calls),
+        counted(&calls),
+        counted(&calls),
+        counted(&calls),
+    );
+    let router = Router::new()
+        .route(
+            "/items/{id}",
+            get(
+                move |Path(id): Path<String>, request_headers: HeaderMap| async move {
+                    let user = request_headers
+                        .get("x-user")
+                        .map_or("anonymous".into(), |v| v.to_str().unwrap().to_owned());
+                    format!("item {id} for {user}, call {}", item())
+                },
+            )
+            .put(move || async move {
+                write();
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/with/{case}",
+            get(move |Path(case): Path<String>| async move {
+                let call = headers();
+                let mut response = format!("call {call}").into_response();
+                let (name, value) = match case.as_str() {
+                    "no-store" => ("cache-control", "no-store"),
+                    "private" => ("cache-control", "private, max-age=60"),
+                    "short" => ("cache-control", "max-age=1"),
+                    "cookie" => ("set-cookie", "session=1"),
+                    "vary-other" => ("vary", "x-other"),
+                    "vary-accept" => ("vary", "Accept"),
+                    "not-found" => {
+                        *response.status_mut() = StatusCode::NOT_FOUND;
+                        ("x-case", "not-found")
+                    }
+                    _ => ("x-case", "plain"),
+                };
+                response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
+                response
+            }),
+        )
+        .route(
+            "/big",
+            get(move || async move {
+                big();
+                "x".repeat(100)
+            }),
+        )
+        .layer(layer(MetricsHandle::new(recorder.clone())))
+        .layer(middleware::from_fn(test_identity));
+    App {
+        router,
+        calls,
+        recorder,
+    }
+}
+
+fn default_layer(metrics: MetricsHandle) -> CacheLayer {
+    CacheLayer::builder()
+        .route("/items/{id}", CacheRoute::ttl(MINUTE))
+        .route("/with/{case}", CacheRoute::ttl(MINUTE))
+        .route("/big", CacheRoute::ttl(MINUTE))
+        .max_body_bytes(64)
+        .metrics(metrics)
+        .build()
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl App {
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, &[]).await
+    }
+
+    fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+fn header<'a>(answer: &'a Answer, name: &str) -> &'a str {
+    answer.headers.get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stored_response_is_served_until_its_ttl_passes() {
+    let app = app(default_layer);
+    let first = app.get("/items/1").await;
+    assert_eq!(first.body, "item 1 for anonymous, call 1");
+    assert_eq!(
+        header(&first, "cache-status"),
+        "streamgate; fwd=uri-miss; stored"
+    );
+    assert_eq!(header(&first, "x-cache"), "MISS");
+
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let hit = app.get("/items/1").await;
+    assert_eq!(hit.status, StatusCode::OK);
+    assert_eq!(hit.body, "item 1 for anonymous, call 1");
+    assert_eq!(header(&hit, "cache-status"), "streamgate; hit; ttl=40");
+    assert_eq!(header(&hit, "x-cache"), "HIT");
+    assert_eq!(header(&hit, "age"), "20");
+    assert_eq!(header(&hit, "content-type"), "text/plain; charset=utf-8");
+
+    let other_query = app.get("/items/1?page=2").await;
+    assert_eq!(
+        other_query.body, "item 1 for anonymous, call 2",
+        "the query is in the key"
+    );
+
+    tokio::time::advance(Duration::from_secs(40)).await;
+    let stale = app.get("/items/1").await;
+    assert_eq!(stale.body, "item 1 for anonymous, call 3");
+    assert_eq!(header(&stale, "x-cache"), "MISS");
+    assert_eq!(app.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_user_has_their_own_entries_and_credentials_without_a_context_bypass() {
+    let app = app(default_layer);
+    let ada = app.send("GET", "/items/1", &[("x-user", "ada")]).await;
+    let bob = app.send("GET", "/items/1", &[("x-user", "bob")]).await;
+    assert_eq!(ada.body, "item 1 for ada, call 1");
+    assert_eq!(
+        bob.body, "item 1 for bob, call 2",
+        "bob never gets ada's answer"
+    );
+    let ada_again = app.send("GET", "/items/1", &[("x-user", "ada")]).await;
+    assert_eq!(ada_again.body, "item 1 for ada, call 1");
+    let anonymous = app.get("/items/1").await;
+    assert_eq!(anonymous.body, "item 1 for anonymous, call 3");
+
+    for credentials in [("authorization", "Bearer abc"), ("cookie", "session=1")] {
+        let answer = app.send("GET", "/items/1", &[credentials]).await;
+        assert_eq!(header(&answer, "cache-status"), "streamgate; fwd=bypass");
+        assert_eq!(header(&answer, "x-cache"), "BYPASS");
+    }
+    assert_eq!(app.calls(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_route_has_one_entry_for_every_caller() {
+    let app = app(|metrics| {
+        CacheLayer::builder()
+            .route("/items/{id}", CacheRoute::ttl(MINUTE).shared())
+            .metrics(metrics)
+            .build()
+    });
+    app.send("GET", "/items/1", &[("x-user", "ada")]).await;
+    let bob = app
+        .send(
+            "GET",
+            "/items/1",
+            &[("x-user", "bob"), ("authorization", "x")],
+        )
+        .await;
+    assert_eq!(bob.body, "item 1 for ada, call 1");
+    assert_eq!(header(&bob, "x-cache"), "HIT");
+}
+
+#[tokio::test(start_paused = true)]
+async fn responses_that_forbid_or_escape_the_key_are_not_stored() {
+    let app = app(default_layer);
+    for case in ["no-store", "cookie", "vary-other", "not-found", "private"] {
+        let path = format!("/with/{case}");
+        let first = app.get(&path).await;
+        let second = app.get(&path).await;
+        assert_ne!(first.body, second.body, "{case} was served from the cache");
+        assert_eq!(
+            header(&second, "cache-status"),
+            "streamgate; fwd=uri-miss",
+            "{case}"
+        );
+    }
+    // A private response is kept for its own user.
+    app.send("GET", "/with/private", &[("x-user", "ada")]).await;
+    let own = app.send("GET", "/with/private", &[("x-user", "ada")]).await;
+    assert_eq!(header(&own, "x-cache"), "HIT");
+    // Varying on a header of the key is fine.
+    app.get("/with/vary-accept").await;
+    assert_eq!(
+        header(&app.get("/with/vary-accept").await, "x-cache"),
+        "HIT"
+    );
+    let json = app
+        .send(
+            "GET",
+            "/with/vary-accept",
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(
+        header(&json, "x-cache"),
+        "MISS",
+        "another Accept is another entry"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shorter_max_age_wins_over_the_route_ttl() {
+    let app = app(default_layer);
+    app.get("/with/short").await;
+    assert_eq!(header(&app.get("/with/short").await, "x-cache"), "HIT");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(header(&app.get("/with/short").await, "x-cache"), "MISS");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bodies_over_the_limit_are_sent_whole_and_not_stored() {
+    let app = app(default_layer);
+    let first = app.get("/big").await;
+    assert_eq!(first.body.len(), 100);
+    assert_eq!(header(&first, "cache-status"), "streamgate; fwd=uri-miss");
+    let second = app.get("/big").await;
+    assert_eq!(second.body.len(), 100);
+    assert_eq!(app.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_directives_skip_the_stored_answer() {
+    let app = app(default_layer);
+    app.get("/items/1").await;
+    let refreshed = app
+        .send("GET", "/items/1", &[("cache-control", "no-cache")])
+        .await;
+    assert_eq!(refreshed.body, "item 1 for anonymous, call 2");
+    assert_eq!(
+        header(&refreshed, "cache-status"),
+        "streamgate; fwd=uri-miss; stored"
+    );
+    assert_eq!(
+        app.get("/items/1").await.body,
+        "item 1 for anonymous, call 2",
+        "refreshed"
+    );
+
+    let unstored = app
+        .send("GET", "/items/1", &[("cache-control", "no-store")])
+        .await;
+    assert_eq!(unstored.body, "item 1 for anonymous, call 3");
+    assert_eq!(header(&unstored, "cache-status"), "streamgate; fwd=request");
+    assert_eq!(
+        app.get("/items/1").await.body,
+        "item 1 for anonymous, call 2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_successful_write_removes_its_paths_entries_and_metrics_count_it_all() {
+    let app = app(default_layer);
+    app.get("/items/1").await;
+    app.get("/items/2").await;
+    assert_eq!(header(&app.get("/items/1").await, "x-cache"), "HIT");
+    assert_eq!(
+        app.send("PUT", "/items/1", &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let after = app.get("/items/1").await;
+    assert_eq!(
+        header(&after, "x-cache"),
+        "MISS",
+        "the write removed /items/1"
+    );
+    assert_eq!(
+        header(&app.get("/items/2").await, "x-cache"),
+        "HIT",
+        "not /items/2"
+    );
+
+    app.send("GET", "/items/1", &[("authorization", "Bearer x")])
+        .await;
+    let text = app.recorder.render();
+    for expected in [
+        r#"streamgate_cache_lookups_total{result="hit"} 2"#,
+        r#"streamgate_cache_lookups_total{result="miss"} 3"#,
+        r#"streamgate_cache_lookups_total{result="bypass"} 1"#,
+        "streamgate_cache_stores_total 3",
+        "streamgate_cache_invalidations_total 1",
+        "# HELP streamgate_cache_lookups_total",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
