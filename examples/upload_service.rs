@@ -12,7 +12,8 @@
 //! role has: at start the service prints a token with that role (signed with a key made for this
 //! run). Bodies are sanitized and validated; every client IP is rate limited with the seed's
 //! defaults; every request is measured at `/metrics`, and the seed's alert rules (error rate,
-//! p99 latency) are evaluated over it and listed at `/alerts`; uploads and refusals are written to a
+//! p99 latency) are evaluated over it and listed at `/alerts`; `GET /files/{id}` is answered
+//! from the response cache for 30 s (`x-cache: HIT`); uploads and refusals are written to a
 //! hash-chained, signed audit trail in a temporary directory (printed at start, with the command
 //! that verifies it). The service flushes the trail and writes its final checkpoint when stopped
 //! with Ctrl-C or SIGTERM (`docker stop`, `systemctl stop`).
@@ -34,7 +35,7 @@ use std::{
     net::SocketAddr,
     process::ExitCode,
     sync::{Arc, RwLock},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use axum::{
@@ -48,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use streamgate::{
     Config, Stack,
     audit::{AuditLogger, FileSink, FileSinkConfig, SigningKey},
+    cache::{CacheLayer, CacheRoute},
     core::{EthAddress, Problem, SecurityContext},
     security::{
         Issuer, JwtAuth, JwtKey, Policy, Rbac, Role, RouteTable, SecurityContextLayer,
@@ -239,7 +241,18 @@ fn demo_stack() -> Stack {
         Ok(token) => println!("demo token (role uploader, valid 1h): {token}"),
         Err(error) => eprintln!("upload_service: cannot sign the demo token: {error}"),
     }
-    let stack = stack.security(security).authorize(rbac.route_table(routes));
+    // A file's metadata is the same for every caller and never changes: one shared entry.
+    let cache = CacheLayer::builder()
+        .route(
+            "/files/{id}",
+            CacheRoute::ttl(Duration::from_secs(30)).shared(),
+        )
+        .metrics(stack.layer_metrics())
+        .build();
+    let stack = stack
+        .security(security)
+        .authorize(rbac.route_table(routes))
+        .cache(cache);
     match demo_audit_logger(&stack) {
         Ok(logger) => stack.audit(logger),
         Err(message) => {

@@ -1,4 +1,5 @@
-//! One YAML file for the whole stack, with the seed's top level (`monitoring`, `security`).
+//! One YAML file for the whole stack, with the seed's top level (`monitoring`, `optimization`,
+//! `security`).
 //!
 //! ```
 //! use streamgate::Config;
@@ -43,8 +44,10 @@ pub const ENV_PREFIX: &str = "STREAMGATE__";
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct Config {
-    /// Metrics.
+    /// Metrics and alerts.
     pub monitoring: MonitoringConfig,
+    /// The response cache.
+    pub optimization: OptimizationConfig,
     /// Client addresses and the security layers.
     pub security: SecurityConfig,
 }
@@ -65,6 +68,22 @@ pub struct MonitoringConfig {
     #[cfg(not(feature = "alerts"))]
     #[serde(rename = "alerts", deserialize_with = "compiled_out::alerts")]
     compiled_out_alerts: (),
+}
+
+/// `optimization`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct OptimizationConfig {
+    /// `optimization.cache`: the seed's `max_size` (10,000) and `ttl` (5m), and the route
+    /// templates to cache. Without routes nothing is cached.
+    #[cfg(feature = "cache")]
+    pub cache: streamgate_cache::CacheConfig,
+    /// `optimization.cache` in a build without the `cache` feature: rejected unless it says
+    /// `enabled: false`.
+    #[cfg(not(feature = "cache"))]
+    #[serde(rename = "cache", deserialize_with = "compiled_out::cache")]
+    compiled_out_cache: (),
 }
 
 /// `monitoring.metrics`.
@@ -153,7 +172,8 @@ pub struct SecurityConfig {
     feature = "security",
     feature = "ratelimit",
     feature = "audit",
-    feature = "alerts"
+    feature = "alerts",
+    feature = "cache"
 )))]
 #[allow(
     dead_code,
@@ -209,6 +229,10 @@ mod compiled_out {
 
     pub(super) fn alerts<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
         check(deserializer, "monitoring.alerts", "alerts", true)
+    }
+
+    pub(super) fn cache<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        check(deserializer, "optimization.cache", "cache", true)
     }
 }
 

@@ -1,5 +1,5 @@
 //! StreamGate hardens an HTTP service from inside it: request metrics for Prometheus, alerts, a security
-//! context, rate limits, validation, an audit trail, each a tower `Layer`, composed in the right
+//! context, rate limits, validation, an audit trail, a response cache, each a tower `Layer`, composed in the right
 //! order by one [`Stack`].
 //!
 //! ```
@@ -27,6 +27,7 @@
 //! | module | feature | what it does |
 //! |---|---|---|
 //! | [`alerts`] | `alerts` | alert rules over the metrics window; log, webhook and Alertmanager handlers; `/alerts` |
+//! | [`cache`] | `cache` | per-route response cache keyed by the caller's scope, `Cache-Status` |
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`audit`] | `audit` | audit layer and logger, redaction, hash-chained signed file, `verify`; PostgreSQL sink (`postgres`) |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |
@@ -42,7 +43,8 @@ mod stack;
 pub use config::{AuditLoggingConfig, AuditSinkKind, AuditWhenFull};
 #[doc(inline)]
 pub use config::{
-    Config, ConfigError, ENV_PREFIX, MetricsConfig, MonitoringConfig, SecurityConfig,
+    Config, ConfigError, ENV_PREFIX, MetricsConfig, MonitoringConfig, OptimizationConfig,
+    SecurityConfig,
 };
 
 #[doc(inline)]
@@ -53,6 +55,9 @@ pub use streamgate_alerts as alerts;
 #[cfg(feature = "audit")]
 #[doc(inline)]
 pub use streamgate_audit as audit;
+#[cfg(feature = "cache")]
+#[doc(inline)]
+pub use streamgate_cache as cache;
 #[doc(inline)]
 pub use streamgate_core as core;
 #[cfg(feature = "metrics")]

@@ -63,6 +63,8 @@ pub struct Stack {
     security: Option<streamgate_security::SecurityContextLayer>,
     #[cfg(feature = "security")]
     authorize: Option<streamgate_security::AuthorizeLayer>,
+    #[cfg(feature = "cache")]
+    cache: Option<streamgate_cache::CacheLayer>,
     #[cfg(feature = "metrics")]
     recorder: MetricsRecorder,
     #[cfg(feature = "metrics")]
@@ -132,6 +134,8 @@ impl Stack {
             security: None,
             #[cfg(feature = "security")]
             authorize: None,
+            #[cfg(feature = "cache")]
+            cache: None,
             #[cfg(feature = "metrics")]
             recorder: MetricsRecorder::new(),
             #[cfg(feature = "metrics")]
@@ -179,6 +183,19 @@ impl Stack {
                     .build(stack.recorder.clone(), &metrics.service_name)
                     .map_err(|e| ConfigError::new("config", format!("monitoring.alerts: {e}")))?;
                 stack.alerts = Some(built.build());
+            }
+            stack
+        };
+        #[cfg(feature = "cache")]
+        let stack = {
+            let cache = &config.optimization.cache;
+            let mut stack = stack;
+            if cache.is_active() {
+                let layer = cache
+                    .builder(stack.layer_metrics())
+                    .map_err(|e| ConfigError::new("config", format!("optimization.cache: {e}")))?
+                    .build();
+                stack.cache = Some(layer);
             }
             stack
         };
@@ -302,6 +319,15 @@ impl Stack {
     #[cfg(feature = "security")]
     pub fn security(mut self, layer: streamgate_security::SecurityContextLayer) -> Self {
         self.security = Some(layer);
+        self
+    }
+
+    /// Caches the responses of the routes `layer` names, inside the security, user rate-limit
+    /// and authorization layers (default: no cache). Build it with [`Stack::layer_metrics`] to
+    /// see its metrics at `/metrics`.
+    #[cfg(feature = "cache")]
+    pub fn cache(mut self, layer: streamgate_cache::CacheLayer) -> Self {
+        self.cache = Some(layer);
         self
     }
 
@@ -462,6 +488,7 @@ impl Stack {
                 .layer(self.security_context_layer())
                 .layer(self.rate_limit_layer(1))
                 .layer(self.authorize_layer())
+                .layer(self.cache_layer())
                 .layer(self.validation_layer()),
         )
     }
@@ -511,6 +538,18 @@ impl Stack {
 
     #[cfg(not(feature = "security"))]
     fn authorize_layer(&self) -> Identity {
+        Identity::new()
+    }
+
+    /// The response cache, inside the authorization layers: a caller is authorized before a
+    /// cached answer is returned.
+    #[cfg(feature = "cache")]
+    fn cache_layer(&self) -> tower::util::Either<streamgate_cache::CacheLayer, Identity> {
+        tower::util::option_layer(self.cache.clone())
+    }
+
+    #[cfg(not(feature = "cache"))]
+    fn cache_layer(&self) -> Identity {
         Identity::new()
     }
 

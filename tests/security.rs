@@ -4,10 +4,8 @@ mod support;
 
 use axum::{Router, body::Body, routing::get};
 use http::Request;
-use streamgate::{Config, Stack, core::SecurityContext, security::jsonwebtoken};
-use support::Served;
-
-const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+use streamgate::{Config, Stack, core::SecurityContext};
+use support::{Served, test_token};
 
 const CONFIG: &str = r#"
 monitoring:
@@ -37,23 +35,6 @@ security:
       - route: /whoami
         policy: authenticated
 "#;
-
-fn token(roles: &[&str]) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let claims = serde_json::json!({
-        "iss": "https://id.example.com", "aud": "files", "sub": "user-7", "exp": exp, "roles": roles,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
 
 fn request(method: &str, path: &str, token: Option<&str>) -> Request<Body> {
     let mut builder = Request::builder().method(method).uri(path);
@@ -87,7 +68,7 @@ async fn roles_from_a_token_decide_each_route() {
             .starts_with("Bearer")
     );
 
-    let viewer = token(&["viewer"]);
+    let viewer = test_token("user-7", &["viewer"]);
     assert_eq!(
         served
             .send(request("GET", "/files/1", Some(&viewer)))
@@ -108,7 +89,7 @@ async fn roles_from_a_token_decide_each_route() {
     assert_eq!(denied.headers["content-type"], "application/problem+json");
     assert!(!denied.body.contains(&viewer), "the token was echoed");
 
-    let editor = token(&["editor"]);
+    let editor = test_token("user-7", &["editor"]);
     assert_eq!(
         served
             .send(request("DELETE", "/files/1", Some(&editor)))

@@ -86,3 +86,28 @@ pub fn program(name: &str) -> Option<std::path::PathBuf> {
         }
     }
 }
+
+/// The HMAC secret of the issuer `https://id.example.com` in the tests' auth sections.
+#[cfg(feature = "security")]
+pub const TEST_SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+/// A token of `https://id.example.com` for audience `files`, signed with [`TEST_SECRET`], valid
+/// for ten minutes.
+#[cfg(feature = "security")]
+pub fn test_token(subject: &str, roles: &[&str]) -> String {
+    use streamgate::security::jsonwebtoken;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let claims = serde_json::json!({
+        "iss": "https://id.example.com", "aud": "files", "sub": subject, "exp": exp, "roles": roles,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
