@@ -7,7 +7,9 @@ use moka::sync::Cache as Store;
 use streamgate_core::MetricsHandle;
 use tower_layer::Layer;
 
-use crate::{key::CacheKey, metrics::CacheMetrics, service::Cache, stored::Stored};
+use crate::{
+    flight::Flights, key::CacheKey, metrics::CacheMetrics, service::Cache, stored::Stored,
+};
 
 /// How one route is cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,8 @@ impl CacheRoute {
 ///   misses `Cache-Status: streamgate; fwd=uri-miss` (`; stored` when kept). A request with
 ///   `Cache-Control: no-cache` is sent on and its response stored; `no-store` is sent on and
 ///   nothing is stored.
+/// - **Single flight:** while one request of a key is sent on, the others of that key wait for
+///   its answer and are served from the cache (or, if it was not stored, sent on themselves).
 /// - **Invalidation:** a `POST`, `PUT`, `PATCH` or `DELETE` on a cached route that succeeds
 ///   (2xx, 3xx) removes every entry of its path (RFC 9111 §4.4).
 ///
@@ -62,6 +66,7 @@ pub struct CacheLayer {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Store<CacheKey, Arc<Stored>>,
+    pub(crate) flights: Flights,
     pub(crate) routes: HashMap<Box<str>, CacheRoute>,
     pub(crate) vary: Vec<HeaderName>,
     pub(crate) max_body_bytes: usize,
@@ -142,6 +147,7 @@ impl CacheLayerBuilder {
         CacheLayer {
             shared: Arc::new(Shared {
                 store,
+                flights: Flights::default(),
                 routes: self.routes,
                 vary: self.vary,
                 max_body_bytes: self.max_body_bytes,

@@ -3,7 +3,8 @@
 //!
 //! [`CacheLayer`] keeps `GET` responses of the routes it is given in memory (moka, 10,000
 //! entries by default) for a [`CacheRoute`]'s TTL or less when the response's `Cache-Control`
-//! says so; an authenticated caller's entries are their own unless the route is shared; unsafe
+//! says so; an authenticated caller's entries are their own unless the route is shared;
+//! concurrent misses of one key send one request on; unsafe
 //! requests that succeed remove their path's entries. Responses say what happened in RFC 9211's
 //! `Cache-Status` (and `X-Cache`), hits carry `Age`. [`CacheConfig`] is `optimization.cache` in
 //! the YAML file. Metrics: `streamgate_cache_lookups_total{result}`,
@@ -32,6 +33,7 @@
 mod body;
 mod config;
 mod directives;
+mod flight;
 mod key;
 mod layer;
 mod metrics;

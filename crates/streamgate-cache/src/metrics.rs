@@ -3,7 +3,7 @@
 use metrics::Counter;
 use streamgate_core::MetricsHandle;
 
-/// `streamgate_cache_lookups_total{result}`: hit, miss, bypass.
+/// `streamgate_cache_lookups_total{result}`: hit, miss, collapsed, bypass.
 pub(crate) const LOOKUPS: &str = "streamgate_cache_lookups_total";
 /// `streamgate_cache_stores_total`.
 pub(crate) const STORES: &str = "streamgate_cache_stores_total";
@@ -14,6 +14,7 @@ pub(crate) const INVALIDATIONS: &str = "streamgate_cache_invalidations_total";
 pub(crate) struct CacheMetrics {
     pub(crate) hit: Counter,
     pub(crate) miss: Counter,
+    pub(crate) collapsed: Counter,
     pub(crate) bypass: Counter,
     pub(crate) stored: Counter,
     pub(crate) invalidated: Counter,
@@ -24,7 +25,8 @@ impl CacheMetrics {
         handle.describe_counter(
             LOOKUPS,
             "Requests to cached routes, by result: hit (served from the cache), miss (sent on), \
-             bypass (not keyable, or the request refused cached answers).",
+             collapsed (waited for another request of the same key, then looked again), bypass \
+             (not keyable, or the request refused cached answers).",
         );
         handle.describe_counter(STORES, "Responses stored in the cache.");
         handle.describe_counter(
@@ -35,6 +37,7 @@ impl CacheMetrics {
         Self {
             hit: handle.counter(LOOKUPS, &[("result", "hit")]),
             miss: handle.counter(LOOKUPS, &[("result", "miss")]),
+            collapsed: handle.counter(LOOKUPS, &[("result", "collapsed")]),
             bypass: handle.counter(LOOKUPS, &[("result", "bypass")]),
             stored: handle.counter(STORES, &[]),
             invalidated: handle.counter(INVALIDATIONS, &[]),

@@ -24,6 +24,7 @@ use crate::{
     CacheRoute,
     body::{Collected, collect_limited},
     directives::Directives,
+    flight::{Turn, landed},
     key::CacheKey,
     layer::Shared,
     stored::{Forwarded, Stored},
@@ -66,9 +67,10 @@ impl<S> Cache<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Cache<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: 'static,
+    ReqBody: Send + 'static,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
@@ -102,24 +104,46 @@ where
             };
             if asked.no_cache || asked.no_store {
                 shared.metrics.bypass.increment(1);
-            } else {
-                let now = Instant::now();
-                if let Some(stored) = shared.store.get(&key)
-                    && let Some(remaining) = stored.remaining(now)
-                {
-                    shared.metrics.hit.increment(1);
-                    return ResponseFuture::ready(stored.response(now, remaining));
-                }
-                shared.metrics.miss.increment(1);
+                let future = self.inner.call(request);
+                let may_store = !asked.no_store;
+                return ResponseFuture::boxed(fetch(
+                    future,
+                    shared,
+                    key,
+                    route,
+                    may_store,
+                    Forwarded::Request,
+                ));
             }
-            let not_stored = if asked.no_cache || asked.no_store {
-                Forwarded::Request
-            } else {
-                Forwarded::Miss
+            if let Some(response) = fresh(&shared, &key) {
+                shared.metrics.hit.increment(1);
+                return ResponseFuture::ready(response);
+            }
+            return match shared.flights.join(&key) {
+                Turn::Lead(flight) => {
+                    shared.metrics.miss.increment(1);
+                    let future = self.inner.call(request);
+                    ResponseFuture::boxed(async move {
+                        let answer = fetch(future, shared, key, route, true, Forwarded::Miss).await;
+                        drop(flight);
+                        answer
+                    })
+                }
+                Turn::Wait(waiting) => {
+                    shared.metrics.collapsed.increment(1);
+                    // The clone takes the place of the service that was driven to readiness.
+                    let clone = self.inner.clone();
+                    let mut inner = std::mem::replace(&mut self.inner, clone);
+                    ResponseFuture::boxed(async move {
+                        landed(waiting).await;
+                        if let Some(response) = fresh(&shared, &key) {
+                            return Ok(response);
+                        }
+                        let future = inner.call(request);
+                        fetch(future, shared, key, route, true, Forwarded::Miss).await
+                    })
+                }
             };
-            let future = self.inner.call(request);
-            let may_store = !asked.no_store;
-            return ResponseFuture::boxed(fetch(future, shared, key, route, may_store, not_stored));
         }
         if is_unsafe(request.method()) {
             let path = request.uri().path().to_owned();
@@ -140,6 +164,14 @@ where
         }
         ResponseFuture::passthrough(self.inner.call(request))
     }
+}
+
+/// The stored response of `key`, while fresh.
+fn fresh(shared: &Shared, key: &CacheKey) -> Option<Response<Body>> {
+    let now = Instant::now();
+    let stored = shared.store.get(key)?;
+    let remaining = stored.remaining(now)?;
+    Some(stored.response(now, remaining))
 }
 
 fn is_unsafe(method: &Method) -> bool {

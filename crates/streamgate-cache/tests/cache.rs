@@ -58,6 +58,7 @@ fn app(layer: impl FnOnce(MetricsHandle) -> CacheLayer) -> App {
         counted(&calls),
         counted(&calls),
     );
+    let slow = counted(&calls);
     let router = Router::new()
         .route(
             "/items/{id}",
@@ -99,6 +100,14 @@ fn app(layer: impl FnOnce(MetricsHandle) -> CacheLayer) -> App {
             }),
         )
         .route(
+            "/slow",
+            get(move || async move {
+                let call = slow();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                format!("slow, call {call}")
+            }),
+        )
+        .route(
             "/big",
             get(move || async move {
                 big();
@@ -119,6 +128,7 @@ fn default_layer(metrics: MetricsHandle) -> CacheLayer {
         .route("/items/{id}", CacheRoute::ttl(MINUTE))
         .route("/with/{case}", CacheRoute::ttl(MINUTE))
         .route("/big", CacheRoute::ttl(MINUTE))
+        .route("/slow", CacheRoute::ttl(MINUTE))
         .max_body_bytes(64)
         .metrics(metrics)
         .build()
@@ -363,4 +373,53 @@ async fn a_successful_write_removes_its_paths_entries_and_metrics_count_it_all()
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_misses_of_one_key_send_one_request_on() {
+    let app = Arc::new(app(default_layer));
+    let mut waiting = Vec::new();
+    for _ in 0..10 {
+        let app = app.clone();
+        waiting.push(tokio::spawn(async move { app.get("/slow").await }));
+    }
+    let mut answers = Vec::new();
+    for handle in waiting {
+        answers.push(handle.await.unwrap());
+    }
+    assert_eq!(app.calls(), 1, "one request went to the handler");
+    assert!(answers.iter().all(|a| a.body == "slow, call 1"));
+    let misses = answers
+        .iter()
+        .filter(|a| header(a, "x-cache") == "MISS")
+        .count();
+    assert_eq!(misses, 1);
+    let text = app.recorder.render();
+    assert!(
+        text.contains(r#"streamgate_cache_lookups_total{result="collapsed"} 9"#),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_go_on_by_themselves_when_the_first_request_is_cancelled() {
+    let app = Arc::new(app(default_layer));
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { app.get("/slow").await })
+    };
+    tokio::task::yield_now().await;
+    let second = {
+        let app = app.clone();
+        tokio::spawn(async move { app.get("/slow").await })
+    };
+    tokio::task::yield_now().await;
+    first.abort();
+    let answer = second.await.unwrap();
+    assert_eq!(answer.body, "slow, call 2");
+    assert_eq!(
+        header(&answer, "cache-status"),
+        "streamgate; fwd=uri-miss; stored"
+    );
+    assert_eq!(app.calls(), 2);
 }
