@@ -248,6 +248,32 @@ pub enum AuditSinkKind {
     /// Hash-chained, signed JSON-lines files in `dir`, verifiable with `streamgate-audit verify`;
     /// the signing key (hex, at least 16 bytes) is read from the variable `key_env`.
     File,
+    /// A PostgreSQL table that replicas share (`postgres`), one hash chain and signed head per
+    /// instance, signed with the key in `key_env`; needs the `postgres` feature.
+    Postgres,
+}
+
+/// `security.audit_logging.postgres`: the database of the `postgres` sink.
+#[cfg(feature = "audit")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuditPostgresConfig {
+    /// The database (`postgres://user@host/db`; no TLS: a local socket, a sidecar or a trusted
+    /// network).
+    pub url: String,
+    /// This replica's id, which should survive restarts (a StatefulSet pod name): its chain,
+    /// head and retention are its own. Default: the `HOSTNAME` variable, else the host's name.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// The events table (default `audit_events`; heads go to `<table>_heads`).
+    #[serde(default = "default_audit_table")]
+    pub table: String,
+}
+
+#[cfg(feature = "audit")]
+fn default_audit_table() -> String {
+    "audit_events".to_owned()
 }
 
 /// `security.audit_logging`.
@@ -262,12 +288,17 @@ pub struct AuditLoggingConfig {
     pub sink: AuditSinkKind,
     /// The directory of the file sink (default `audit`).
     pub dir: std::path::PathBuf,
-    /// The environment variable holding the file sink's signing key, hex (default
+    /// The environment variable holding the file and PostgreSQL sinks' signing key, hex (default
     /// `STREAMGATE_AUDIT_KEY`). Keys never live in the configuration file.
     pub key_env: String,
-    /// How long the file sink keeps events (default 30d).
+    /// A file holding the signing key, hex (a mounted secret); when set, it is read instead of
+    /// `key_env`.
+    pub key_file: Option<std::path::PathBuf>,
+    /// How long the file and PostgreSQL sinks keep events (default 30d).
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// The database of the `postgres` sink.
+    pub postgres: Option<AuditPostgresConfig>,
     /// Events the queue holds before `when_full` applies (default 65536).
     pub queue_capacity: usize,
     /// What a full queue does: `block` (default, nothing is lost) or `drop_oldest` (counted in
@@ -296,7 +327,9 @@ impl Default for AuditLoggingConfig {
             sink: AuditSinkKind::Tracing,
             dir: "audit".into(),
             key_env: "STREAMGATE_AUDIT_KEY".to_owned(),
+            key_file: None,
             retention: Duration::from_secs(30 * 86_400),
+            postgres: None,
             queue_capacity: 65_536,
             when_full: AuditWhenFull::Block,
         }

@@ -40,7 +40,7 @@ mod stack;
 
 #[cfg(feature = "audit")]
 #[doc(inline)]
-pub use config::{AuditLoggingConfig, AuditSinkKind, AuditWhenFull};
+pub use config::{AuditLoggingConfig, AuditPostgresConfig, AuditSinkKind, AuditWhenFull};
 #[doc(inline)]
 pub use config::{
     Config, ConfigError, ENV_PREFIX, MetricsConfig, MonitoringConfig, OptimizationConfig,

@@ -204,6 +204,9 @@ impl Stack {
             let limits = &config.security.rate_limiting;
             let mut stack = stack;
             if limits.enabled {
+                let fail = |e| ConfigError::new("config", format!("security.rate_limiting: {e}"));
+                // One store for both halves: on Redis, one connection.
+                let store = limits.store(&stack.layer_metrics()).map_err(fail)?;
                 let (by_ip, by_user) = limits.split_by_key();
                 for (slot, part) in [by_ip, by_user].into_iter().enumerate() {
                     if !part.has_policies() {
@@ -211,10 +214,15 @@ impl Stack {
                     }
                     let layer = part
                         .builder()
-                        .and_then(|builder| builder.metrics(stack.layer_metrics()).build())
-                        .map_err(|e| {
-                            ConfigError::new("config", format!("security.rate_limiting: {e}"))
-                        })?;
+                        .and_then(|builder| {
+                            let builder = builder.metrics(stack.layer_metrics());
+                            match &store {
+                                Some(store) => builder.store(store.clone()),
+                                None => builder,
+                            }
+                            .build()
+                        })
+                        .map_err(fail)?;
                     stack.rate_limits[slot] = Some(layer);
                 }
             }
@@ -619,9 +627,7 @@ fn audit_logger(
     config: &crate::AuditLoggingConfig,
     metrics: streamgate_core::MetricsHandle,
 ) -> Result<streamgate_audit::AuditLogger, ConfigError> {
-    use streamgate_audit::{
-        AuditLogger, FileSink, FileSinkConfig, SigningKey, TracingSink, WhenFull,
-    };
+    use streamgate_audit::{AuditLogger, FileSink, FileSinkConfig, TracingSink, WhenFull};
 
     let fail =
         |message: String| ConfigError::new("config", format!("security.audit_logging: {message}"));
@@ -640,22 +646,91 @@ fn audit_logger(
     let builder = match config.sink {
         crate::AuditSinkKind::Tracing => builder.sink(TracingSink::new()),
         crate::AuditSinkKind::File => {
-            let hex_key = std::env::var(&config.key_env).map_err(|_| {
-                fail(format!(
-                    "the file sink signs with a key from the environment variable {}, which is not set",
-                    config.key_env
-                ))
-            })?;
-            let bytes = hex::decode(hex_key.trim())
-                .map_err(|e| fail(format!("{} is not hex: {e}", config.key_env)))?;
-            let key =
-                SigningKey::new(&bytes).map_err(|e| fail(format!("{}: {e}", config.key_env)))?;
+            let key = audit_signing_key(config).map_err(fail)?;
             let sink_config =
                 FileSinkConfig::new(config.dir.clone(), key).retention(Some(config.retention));
             let sink = FileSink::open(sink_config)
                 .map_err(|e| fail(format!("cannot open {}: {e}", config.dir.display())))?;
             builder.sink(sink)
         }
+        crate::AuditSinkKind::Postgres => builder.sink(postgres_audit_sink(config).map_err(fail)?),
     };
     Ok(builder.start())
+}
+
+/// The signing key of the file and PostgreSQL sinks (hex): from `key_file` when set, else from
+/// the variable `key_env`.
+#[cfg(feature = "audit")]
+fn audit_signing_key(
+    config: &crate::AuditLoggingConfig,
+) -> Result<streamgate_audit::SigningKey, String> {
+    let (hex_key, origin) = match &config.key_file {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read key_file {}: {e}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            std::env::var(&config.key_env).map_err(|_| {
+                format!(
+                    "the {} sink signs with a key from the environment variable {}, which is not set",
+                    sink_name(config.sink),
+                    config.key_env
+                )
+            })?,
+            config.key_env.clone(),
+        ),
+    };
+    let bytes = hex::decode(hex_key.trim()).map_err(|e| format!("{origin} is not hex: {e}"))?;
+    streamgate_audit::SigningKey::new(&bytes).map_err(|e| format!("{origin}: {e}"))
+}
+
+#[cfg(feature = "audit")]
+fn sink_name(sink: crate::AuditSinkKind) -> &'static str {
+    match sink {
+        crate::AuditSinkKind::Tracing => "tracing",
+        crate::AuditSinkKind::File => "file",
+        crate::AuditSinkKind::Postgres => "postgres",
+    }
+}
+
+/// The PostgreSQL sink `postgres` describes, under this replica's instance id.
+#[cfg(feature = "postgres")]
+fn postgres_audit_sink(
+    config: &crate::AuditLoggingConfig,
+) -> Result<streamgate_audit::postgres::PostgresSink, String> {
+    use streamgate_audit::postgres::{PostgresSink, PostgresSinkConfig};
+
+    let database = config
+        .postgres
+        .as_ref()
+        .ok_or("the postgres sink needs `postgres: {url: ...}`")?;
+    let instance = match &database.instance {
+        Some(instance) => instance.clone(),
+        None => host_name().ok_or(
+            "postgres.instance is not set and neither HOSTNAME nor the host's name gives one",
+        )?,
+    };
+    let key = audit_signing_key(config)?;
+    let sink_config = PostgresSinkConfig::new(database.url.as_str(), instance, key)
+        .table(database.table.as_str())
+        .retention(Some(config.retention));
+    PostgresSink::new(sink_config).map_err(|e| format!("postgres: {e}"))
+}
+
+#[cfg(all(feature = "audit", not(feature = "postgres")))]
+fn postgres_audit_sink(
+    _config: &crate::AuditLoggingConfig,
+) -> Result<streamgate_audit::TracingSink, String> {
+    Err("this build has no PostgreSQL sink (turn on StreamGate's `postgres` feature)".to_owned())
+}
+
+/// The `HOSTNAME` variable (a pod's name), else the kernel's host name.
+#[cfg(feature = "postgres")]
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
 }

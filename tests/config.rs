@@ -166,3 +166,49 @@ async fn the_readme_yaml_examples_parse() {
     let rules = stack.alerting().unwrap().rules();
     assert_eq!(rules.len(), 5, "the seed's four and QueueBacklog");
 }
+
+/// The error `Stack::from_config` gives for `yaml`.
+fn stack_error(yaml: &str) -> String {
+    let config = Config::from_yaml_str("replica.yaml", yaml).unwrap();
+    Stack::from_config(&config).unwrap_err().to_string()
+}
+
+#[tokio::test]
+async fn shared_engine_settings_that_cannot_work_are_named() {
+    let error = stack_error("security:\n  audit_logging: {sink: postgres}\n");
+    assert!(
+        error.contains("security.audit_logging: the postgres sink needs `postgres: {url: ...}`"),
+        "{error}"
+    );
+    let error = stack_error(
+        "security:\n  audit_logging:\n    sink: postgres\n    key_file: /nonexistent/audit.key\n    postgres: {url: postgres://db/app, instance: api-0}\n",
+    );
+    assert!(
+        error.contains("cannot read key_file /nonexistent/audit.key"),
+        "{error}"
+    );
+    let key_file = std::env::temp_dir().join(format!("streamgate-badkey-{}", std::process::id()));
+    std::fs::write(&key_file, "not hex").unwrap();
+    let error = stack_error(&format!(
+        "security:\n  audit_logging:\n    sink: postgres\n    key_file: {}\n    postgres: {{url: postgres://db/app, instance: api-0}}\n",
+        key_file.display()
+    ));
+    std::fs::remove_file(&key_file).unwrap();
+    assert!(error.contains("is not hex"), "{error}");
+    let error =
+        stack_error("security:\n  rate_limiting:\n    redis: {url: \"http://not-redis\"}\n");
+    assert!(
+        error.contains("security.rate_limiting: redis: invalid Redis URL"),
+        "{error}"
+    );
+    let error = Config::from_yaml_str(
+        "replica.yaml",
+        "security:\n  rate_limiting:\n    redis: {url: \"redis://r\", timout: 1s}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("replica.yaml:3") && error.contains("timout"),
+        "{error}"
+    );
+}

@@ -24,6 +24,18 @@
 //! Top-level `capacity` / `refill_rate` (per second) / `key` make the default policy `default`
 //! that applies to every route (the seed's keys; defaults 1000, 100, `ip`); set `capacity: 0` to
 //! have none. Unknown keys are rejected.
+//!
+//! Limits live in process unless `redis` names a server, whose store replicas share (the
+//! crate's `redis` feature; see [`RateLimitConfig::store`]):
+//!
+//! ```yaml
+//! redis:
+//!   url: redis://redis:6379
+//!   prefix: streamgate:ratelimit   # the default
+//!   timeout: 50ms                  # the default; bounds every call
+//!   fallback_to_memory: false      # true: decide in process while Redis fails
+//! fail_mode: open                  # without a fallback: let requests through (open) or 503 (closed)
+//! ```
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -31,7 +43,8 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 
 use crate::{
-    KeyExtractor, Policy, Quota, RateLimitConfigError, RateLimitLayer, RateLimitLayerBuilder,
+    FailMode, KeyExtractor, Policy, Quota, RateLimitConfigError, RateLimitLayer,
+    RateLimitLayerBuilder, RateLimitStore,
 };
 
 /// How requests are keyed, in configuration.
@@ -75,6 +88,37 @@ pub struct RateLimitConfig {
     pub policies: BTreeMap<String, PolicyConfig>,
     /// Route template -> what applies there.
     pub routes: BTreeMap<String, RouteConfig>,
+    /// The Redis server replicas share limits through; `None` (the default) keeps them in
+    /// process.
+    pub redis: Option<RedisConfig>,
+    /// What a request gets when the store cannot decide (default `open`).
+    pub fail_mode: FailMode,
+}
+
+/// The shared Redis store, in configuration (`redis:`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// The server (`redis://host:6379`).
+    pub url: String,
+    /// The prefix of every key (default `streamgate:ratelimit`).
+    #[serde(default = "default_redis_prefix")]
+    pub prefix: String,
+    /// The bound on every call, connecting included (default `50ms`).
+    #[serde(default = "default_redis_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Decide in process while Redis fails or is slow, instead of applying `fail_mode`
+    /// (default false).
+    #[serde(default)]
+    pub fallback_to_memory: bool,
+}
+
+fn default_redis_prefix() -> String {
+    "streamgate:ratelimit".to_owned()
+}
+
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(50)
 }
 
 impl Default for RateLimitConfig {
@@ -91,6 +135,8 @@ impl Default for RateLimitConfig {
             exempt_methods: Vec::new(),
             policies: BTreeMap::new(),
             routes: BTreeMap::new(),
+            redis: None,
+            fail_mode: FailMode::Open,
         }
     }
 }
@@ -167,6 +213,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, RateLimitConfigError> {
     .ok_or_else(bad)
 }
 
+#[cfg(feature = "redis")]
+fn redis_store(
+    config: &RedisConfig,
+    max_keys: usize,
+    metrics: &streamgate_core::MetricsHandle,
+) -> Result<std::sync::Arc<dyn RateLimitStore>, RateLimitConfigError> {
+    let mut builder = crate::RedisStore::builder(config.url.as_str())
+        .prefix(config.prefix.as_str())
+        .timeout(config.timeout)
+        .metrics(metrics.clone());
+    if config.fallback_to_memory {
+        builder = builder.fallback(crate::MemoryStore::builder().max_keys(max_keys).build());
+    }
+    let store = builder
+        .build()
+        .map_err(|e| RateLimitConfigError::new(format!("redis: {e}")))?;
+    Ok(std::sync::Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(
+    _config: &RedisConfig,
+    _max_keys: usize,
+    _metrics: &streamgate_core::MetricsHandle,
+) -> Result<std::sync::Arc<dyn RateLimitStore>, RateLimitConfigError> {
+    Err(RateLimitConfigError::new(
+        "redis: this build has no Redis store (turn on StreamGate's `redis` feature)",
+    ))
+}
+
 fn extractor(kind: KeyKind) -> KeyExtractor {
     match kind {
         KeyKind::Ip => KeyExtractor::ip(),
@@ -219,6 +295,23 @@ impl RateLimitConfig {
         self.capacity > 0 || !self.policies.is_empty()
     }
 
+    /// The store `redis` describes, or `None` for the in-memory store the builder makes by
+    /// itself. Build it once and hand it to every layer of the process (both halves of
+    /// [`split_by_key`](Self::split_by_key)): clones share one connection.
+    ///
+    /// # Errors
+    /// When the URL is not a Redis URL, or `redis` is set and the crate's `redis` feature is
+    /// off.
+    pub fn store(
+        &self,
+        metrics: &streamgate_core::MetricsHandle,
+    ) -> Result<Option<std::sync::Arc<dyn RateLimitStore>>, RateLimitConfigError> {
+        let Some(redis) = &self.redis else {
+            return Ok(None);
+        };
+        redis_store(redis, self.max_keys, metrics).map(Some)
+    }
+
     /// A builder set up as this configuration says; add a store or metrics handle before
     /// building.
     ///
@@ -229,7 +322,8 @@ impl RateLimitConfig {
             .max_keys(self.max_keys)
             .sweep_interval(self.sweep_interval)
             .shadow(self.shadow)
-            .legacy_headers(self.legacy_headers);
+            .legacy_headers(self.legacy_headers)
+            .fail_mode(self.fail_mode);
         if self.capacity > 0 {
             let quota = quota(
                 "default",
@@ -310,6 +404,69 @@ mod tests {
         let error = serde_json::from_value::<RateLimitConfig>(serde_json::json!({"capacty": 5}))
             .unwrap_err();
         assert!(error.to_string().contains("capacty"), "{error}");
+    }
+
+    #[test]
+    fn redis_settings_are_read_with_defaults() {
+        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "redis": {"url": "redis://127.0.0.1:6379"},
+            "fail_mode": "closed"
+        }))
+        .unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!(redis.prefix, "streamgate:ratelimit");
+        assert_eq!(redis.timeout, Duration::from_millis(50));
+        assert!(!redis.fallback_to_memory);
+        assert_eq!(config.fail_mode, FailMode::Closed);
+        let error = serde_json::from_value::<RateLimitConfig>(serde_json::json!({
+            "redis": {"url": "redis://127.0.0.1:6379", "timout": "1s"}
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("timout"), "{error}");
+    }
+
+    #[test]
+    fn without_redis_the_store_is_the_layers_own() {
+        let metrics = streamgate_core::MetricsHandle::global();
+        assert!(
+            RateLimitConfig::default()
+                .store(&metrics)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_makes_a_shared_store_and_rejects_a_bad_url() {
+        let metrics = streamgate_core::MetricsHandle::global();
+        let mut config = RateLimitConfig {
+            redis: Some(RedisConfig {
+                url: "redis://127.0.0.1:6379".to_owned(),
+                prefix: default_redis_prefix(),
+                timeout: default_redis_timeout(),
+                fallback_to_memory: true,
+            }),
+            ..RateLimitConfig::default()
+        };
+        let store = config.store(&metrics).unwrap().unwrap();
+        assert!(format!("{store:?}").contains("RedisStore"), "{store:?}");
+        config.redis.as_mut().unwrap().url = "http://not-redis".to_owned();
+        let error = config.store(&metrics).unwrap_err();
+        assert!(error.to_string().contains("invalid Redis URL"), "{error}");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn redis_without_the_feature_is_a_clear_error() {
+        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "redis": {"url": "redis://127.0.0.1:6379"}
+        }))
+        .unwrap();
+        let error = config
+            .store(&streamgate_core::MetricsHandle::global())
+            .unwrap_err();
+        assert!(error.to_string().contains("`redis` feature"), "{error}");
     }
 
     #[test]

@@ -18,7 +18,10 @@ const REQUESTS: &str = "streamgate_ratelimit_requests_total";
 const STORE_ERRORS: &str = "streamgate_ratelimit_store_errors_total";
 
 /// What the layer does when its store cannot decide (a shared store unreachable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// In configuration: `fail_mode: open` or `closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FailMode {
     /// Let the request through (the default).
