@@ -333,6 +333,7 @@ async fn main() -> ExitCode {
     println!("  GET  http://{addr}/metrics");
     println!("  GET  http://{addr}/alerts");
     println!("  GET  http://{addr}/health/live");
+    println!("  GET  http://{addr}/health/ready");
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

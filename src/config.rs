@@ -101,7 +101,7 @@ pub struct MetricsConfig {
     /// The sliding window of `error_rate`, `success_rate` and the alert evaluator (default 5m).
     #[serde(with = "humantime_serde")]
     pub window: Duration,
-    /// Route templates not recorded (`/metrics` and `/health/live` never are).
+    /// Route templates not recorded (`/metrics`, `/health/live` and `/health/ready` never are).
     pub exclude_routes: Vec<String>,
     /// Also record request and response body sizes (default false).
     pub record_body_sizes: bool,

@@ -36,6 +36,7 @@
 //! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
 
 mod config;
+mod ready;
 mod stack;
 
 #[cfg(feature = "audit")]
@@ -47,6 +48,8 @@ pub use config::{
     SecurityConfig,
 };
 
+#[doc(inline)]
+pub use ready::{CHECK_TIMEOUT, READY_PATH, ReadyFuture};
 #[doc(inline)]
 pub use stack::{ALERTS_PATH, LIVE_PATH, METRICS_PATH, Stack};
 #[cfg(feature = "alerts")]

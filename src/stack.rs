@@ -14,7 +14,7 @@ use streamgate_core::{ClientIpLayer, TrustedProxies, request_id_layer};
 
 #[cfg(feature = "metrics")]
 use crate::MetricsConfig;
-use crate::{Config, ConfigError};
+use crate::{Config, ConfigError, READY_PATH, ready::Readiness};
 #[cfg(feature = "metrics")]
 use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
 use tower::ServiceBuilder;
@@ -34,7 +34,8 @@ pub const ALERTS_PATH: &str = "/alerts";
 /// 3. the inner layers, in the order of `docs/architecture.md`, innermost the validation
 ///    settings that the `Valid<T>` extractors read;
 ///
-/// plus the admin routes `/metrics` and `/health/live`.
+/// plus the admin routes `/metrics`, `/health/live` and `/health/ready` (see
+/// [`readiness_check`](Self::readiness_check)).
 ///
 /// The layers are added inside the router (`Router::layer`), so axum's matched route template is
 /// known to every one of them. Apply the stack after adding all routes (and any fallback).
@@ -48,6 +49,8 @@ pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
     request_ids: bool,
+    /// The checks of `/health/ready` besides the rate-limit stores'.
+    readiness: Readiness,
     #[cfg(feature = "validate")]
     validation: bool,
     #[cfg(feature = "audit")]
@@ -122,6 +125,7 @@ impl Stack {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
+            readiness: Readiness::default(),
             #[cfg(feature = "validate")]
             validation: true,
             #[cfg(feature = "audit")]
@@ -232,7 +236,8 @@ impl Stack {
         let stack = {
             let audit = &config.security.audit_logging;
             if audit.enabled {
-                let logger = audit_logger(audit, stack.layer_metrics())?;
+                let mut stack = stack;
+                let logger = audit_logger(audit, stack.layer_metrics(), &mut stack.readiness)?;
                 stack.audit(logger)
             } else {
                 stack
@@ -459,7 +464,9 @@ impl Stack {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let admin = Router::new().route(LIVE_PATH, get(|| async { "ok" }));
+        let admin = Router::new()
+            .route(LIVE_PATH, get(|| async { "ok" }))
+            .route(READY_PATH, self.readiness().route());
         #[cfg(feature = "metrics")]
         let admin = if self.metrics.enabled {
             admin.route(METRICS_PATH, metrics_route(self.recorder.clone()))
@@ -480,6 +487,54 @@ impl Stack {
         // `admin` has axum's default fallback, so `merge` keeps the fallback of `other`: the
         // user's, with every layer.
         admin.merge(self.layered(router))
+    }
+
+    /// Adds a check to the readiness probe `/health/ready` (a database the service needs, say):
+    /// the probe answers 503 while it fails or takes longer than
+    /// [`CHECK_TIMEOUT`](crate::CHECK_TIMEOUT). A check of the same name is replaced.
+    ///
+    /// The stack checks its shared engines itself: each rate-limit store (a Redis store pings
+    /// its server, `ratelimit_store`) and the PostgreSQL audit sink (`audit_sink`).
+    pub fn readiness_check<F, Fut, E>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        self.readiness.add(name, check);
+        self
+    }
+
+    /// The probe's checks: the rate-limit stores' (one per store), then the others.
+    fn readiness(&self) -> Readiness {
+        #[cfg_attr(not(feature = "ratelimit"), allow(unused_mut))]
+        let mut readiness = Readiness::default();
+        #[cfg(feature = "ratelimit")]
+        {
+            let mut stores: Vec<&std::sync::Arc<dyn streamgate_ratelimit::RateLimitStore>> =
+                Vec::new();
+            for layer in self.rate_limits.iter().flatten() {
+                if !stores
+                    .iter()
+                    .any(|known| std::sync::Arc::ptr_eq(known, layer.store()))
+                {
+                    stores.push(layer.store());
+                }
+            }
+            for (index, store) in stores.into_iter().enumerate() {
+                let name = match index {
+                    0 => "ratelimit_store".to_owned(),
+                    n => format!("ratelimit_store_{}", n + 1),
+                };
+                let store = store.clone();
+                readiness.add(&name, move || {
+                    let store = store.clone();
+                    async move { store.health().await }
+                });
+            }
+        }
+        readiness.extend(&self.readiness);
+        readiness
     }
 
     fn layered<S>(&self, router: Router<S>) -> Router<S>
@@ -585,6 +640,7 @@ impl Stack {
             .enabled(self.metrics.enabled)
             .exclude_route(METRICS_PATH)
             .exclude_route(LIVE_PATH)
+            .exclude_route(READY_PATH)
             .record_body_sizes(self.metrics.record_body_sizes);
         for route in &self.metrics.exclude_routes {
             layer = layer.exclude_route(route.clone());
@@ -626,6 +682,7 @@ impl Stack {
 fn audit_logger(
     config: &crate::AuditLoggingConfig,
     metrics: streamgate_core::MetricsHandle,
+    readiness: &mut Readiness,
 ) -> Result<streamgate_audit::AuditLogger, ConfigError> {
     use streamgate_audit::{AuditLogger, FileSink, FileSinkConfig, TracingSink, WhenFull};
 
@@ -653,7 +710,9 @@ fn audit_logger(
                 .map_err(|e| fail(format!("cannot open {}: {e}", config.dir.display())))?;
             builder.sink(sink)
         }
-        crate::AuditSinkKind::Postgres => builder.sink(postgres_audit_sink(config).map_err(fail)?),
+        crate::AuditSinkKind::Postgres => {
+            builder.sink(postgres_audit_sink(config, readiness).map_err(fail)?)
+        }
     };
     Ok(builder.start())
 }
@@ -694,10 +753,12 @@ fn sink_name(sink: crate::AuditSinkKind) -> &'static str {
     }
 }
 
-/// The PostgreSQL sink `postgres` describes, under this replica's instance id.
+/// The PostgreSQL sink `postgres` describes, under this replica's instance id; its database is
+/// checked by the readiness probe (`audit_sink`).
 #[cfg(feature = "postgres")]
 fn postgres_audit_sink(
     config: &crate::AuditLoggingConfig,
+    readiness: &mut Readiness,
 ) -> Result<streamgate_audit::postgres::PostgresSink, String> {
     use streamgate_audit::postgres::{PostgresSink, PostgresSinkConfig};
 
@@ -715,12 +776,19 @@ fn postgres_audit_sink(
     let sink_config = PostgresSinkConfig::new(database.url.as_str(), instance, key)
         .table(database.table.as_str())
         .retention(Some(config.retention));
-    PostgresSink::new(sink_config).map_err(|e| format!("postgres: {e}"))
+    let sink = PostgresSink::new(sink_config).map_err(|e| format!("postgres: {e}"))?;
+    let health = sink.health();
+    readiness.add("audit_sink", move || {
+        let health = health.clone();
+        async move { health.check().await }
+    });
+    Ok(sink)
 }
 
 #[cfg(all(feature = "audit", not(feature = "postgres")))]
 fn postgres_audit_sink(
     _config: &crate::AuditLoggingConfig,
+    _readiness: &mut Readiness,
 ) -> Result<streamgate_audit::TracingSink, String> {
     Err("this build has no PostgreSQL sink (turn on StreamGate's `postgres` feature)".to_owned())
 }

@@ -65,6 +65,13 @@ async fn health_and_metrics_bypass_auth_rate_limits_and_audit() {
         assert_eq!(live.body, "ok");
         assert!(live.headers.contains_key("x-request-id"));
 
+        let ready = served.get("/health/ready").await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+        assert_eq!(
+            ready.body,
+            r#"{"checks":{"ratelimit_store":"ok"},"status":"ready"}"#
+        );
+
         let metrics = served.get("/metrics").await;
         assert_eq!(metrics.status, 200, "{}", metrics.body);
         assert!(
@@ -90,7 +97,7 @@ async fn health_and_metrics_bypass_auth_rate_limits_and_audit() {
     logger.shutdown().await;
     let log = read_all(&dir);
     assert_eq!(log.matches(r#""denied""#).count(), 4, "{log}");
-    assert!(!log.contains("/health/live"), "a probe was audited:\n{log}");
+    assert!(!log.contains("/health/"), "a probe was audited:\n{log}");
     assert!(!log.contains("/metrics"), "a scrape was audited:\n{log}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -115,6 +122,45 @@ async fn a_user_fallback_keeps_the_layers() {
 
     let metrics = served.get("/metrics").await.body;
     assert!(metrics.contains(r#"http_route="unmatched""#), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_failing_readiness_check_takes_the_replica_out_of_rotation() {
+    let database_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = database_up.clone();
+    let stack = Stack::new("shop").readiness_check("database", move || {
+        let up = probe.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if up {
+                Ok(())
+            } else {
+                Err("connection refused by db.internal:5432")
+            }
+        }
+    });
+    let served =
+        Served::start(stack.apply(Router::new().route("/items/{id}", get(|| async { "item" }))))
+            .await;
+
+    let down = served.get("/health/ready").await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(
+        down.headers["content-type"], "application/problem+json",
+        "{}",
+        down.body
+    );
+    let problem: serde_json::Value = serde_json::from_str(&down.body).unwrap();
+    assert_eq!(problem["detail"], "not ready: database");
+    assert_eq!(
+        problem["checks"],
+        serde_json::json!({"ratelimit_store": "ok", "database": "failed"})
+    );
+    assert!(!down.body.contains("db.internal"), "{}", down.body);
+    // Liveness does not depend on the database.
+    assert_eq!(served.get("/health/live").await.status, 200);
+
+    database_up.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(served.get("/health/ready").await.status, 200);
 }
 
 fn read_all(dir: &std::path::Path) -> String {

@@ -112,6 +112,15 @@ async fn two_replicas_share_one_quota_and_one_audit_trail() {
     let (stack_a, a) = replica(&replica_yaml(&redis, &postgres, &unique, key_path, "api-0")).await;
     let (stack_b, b) = replica(&replica_yaml(&redis, &postgres, &unique, key_path, "api-1")).await;
 
+    for replica in [&a, &b] {
+        let ready = replica.get("/health/ready").await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+        assert_eq!(
+            ready.body,
+            r#"{"checks":{"audit_sink":"ok","ratelimit_store":"ok"},"status":"ready"}"#
+        );
+    }
+
     // One quota of three between the two replicas: the fourth order is refused on either.
     assert_eq!(order(&a).await, 200);
     assert_eq!(order(&a).await, 200);
@@ -147,4 +156,33 @@ async fn two_replicas_share_one_quota_and_one_audit_trail() {
     let mut statuses: Vec<u16> = events.iter().filter_map(|event| event.status).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_replica_whose_engines_are_down_is_not_ready() {
+    let key_file = std::env::temp_dir().join(format!("streamgate-down-{}.key", std::process::id()));
+    std::fs::write(&key_file, hex::encode(KEY)).unwrap();
+    // Nothing listens on port 1.
+    let yaml = replica_yaml(
+        "redis://127.0.0.1:1",
+        "postgres://postgres@127.0.0.1:1/test",
+        "down",
+        key_file.to_str().unwrap(),
+        "api-0",
+    );
+    let (stack, replica) = replica(&yaml).await;
+    std::fs::remove_file(&key_file).unwrap();
+
+    let ready = replica.get("/health/ready").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let problem: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!(problem["detail"], "not ready: ratelimit_store, audit_sink");
+    assert_eq!(
+        problem["checks"],
+        serde_json::json!({"ratelimit_store": "failed", "audit_sink": "failed"})
+    );
+    // fail_mode: closed: the store cannot decide, so orders are refused, not let through.
+    assert_eq!(order(&replica).await, 503);
+    assert_eq!(replica.get("/health/live").await.status, 200);
+    drop(stack);
 }

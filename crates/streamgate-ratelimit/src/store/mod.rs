@@ -98,7 +98,16 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
     fn tracked_keys(&self) -> Option<usize> {
         None
     }
+
+    /// Whether the store can decide now, for a readiness probe: a shared store asks its server.
+    /// The default (a store in process) is always ready.
+    fn health(&self) -> HealthFuture<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
+
+/// The future [`RateLimitStore::health`] returns.
+pub type HealthFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// The policies registered with a store: their names, unique within the store.
 #[derive(Debug, Default)]

@@ -350,6 +350,10 @@ impl Inner {
 }
 
 impl RateLimitStore for RedisStore {
+    fn health(&self) -> super::HealthFuture<'_> {
+        Box::pin(RedisStore::health(self))
+    }
+
     fn register_policy(&self, id: PolicyId, name: &str, quota: &Quota) -> Result<(), StoreError> {
         self.inner.names.register(id, name)?;
         if let Some(fallback) = &self.inner.fallback
