@@ -311,6 +311,29 @@ impl Stack {
         self
     }
 
+    /// A [`RateLimiter`](streamgate_ratelimit::RateLimiter) for service code (the seed's
+    /// `Allow(identifier)`), deciding where the stack's rate limits decide: on the shared Redis
+    /// store when `security.rate_limiting.redis` is set, so replicas share its quota; in the
+    /// stack's in-memory store otherwise (its keys count toward `max_keys`), or in one of its own
+    /// when the stack has no rate limit. Its decisions are counted at `/metrics`.
+    ///
+    /// # Errors
+    /// When `name` is invalid or already names a policy or limiter on that store.
+    #[cfg(feature = "ratelimit")]
+    pub fn rate_limiter(
+        &self,
+        name: &str,
+        quota: streamgate_ratelimit::Quota,
+    ) -> Result<streamgate_ratelimit::RateLimiter, streamgate_ratelimit::RateLimitConfigError> {
+        let builder =
+            streamgate_ratelimit::RateLimiter::builder(name, quota).metrics(self.layer_metrics());
+        match self.rate_limits.iter().flatten().next() {
+            Some(layer) => builder.store(layer.store().clone()),
+            None => builder,
+        }
+        .build()
+    }
+
     /// Limits requests by user, inside the security layer where the user is known.
     #[cfg(feature = "ratelimit")]
     pub fn user_rate_limit(mut self, layer: streamgate_ratelimit::RateLimitLayer) -> Self {

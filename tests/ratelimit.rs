@@ -112,3 +112,26 @@ fn an_unknown_rate_limit_key_is_located() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_limiter_for_service_code_shares_the_stacks_store_and_metrics() {
+    let stack = Stack::new("shop");
+    let quota = streamgate::ratelimit::Quota::per_hour(1);
+    let uploads = stack.rate_limiter("uploads", quota).unwrap();
+    assert!(uploads.allow("user-42").await);
+    assert!(!uploads.allow("user-42").await);
+    // The seed's default policy is called `default` on the same store.
+    let error = stack.rate_limiter("default", quota).unwrap_err();
+    assert!(error.to_string().contains("default"), "{error}");
+
+    let served =
+        Served::start(stack.apply(Router::new().route("/items/{id}", get(|| async { "item" }))))
+            .await;
+    let metrics = served.get("/metrics").await.body;
+    assert!(
+        metrics.contains(
+            r#"streamgate_ratelimit_requests_total{policy="uploads",decision="limited"} 1"#
+        ),
+        "{metrics}"
+    );
+}

@@ -14,6 +14,7 @@ use streamgate::{
         AuditQuery, SigningKey,
         postgres::{PostgresSink, PostgresSinkConfig, verify_postgres},
     },
+    ratelimit::Quota,
 };
 use support::Served;
 
@@ -127,6 +128,20 @@ async fn two_replicas_share_one_quota_and_one_audit_trail() {
     assert_eq!(order(&b).await, 200);
     assert_eq!(order(&b).await, 429);
     assert_eq!(order(&a).await, 429);
+
+    // A limiter for service code decides on the same Redis: its quota is shared too.
+    let exports_a = stack_a.rate_limiter("exports", Quota::per_hour(2)).unwrap();
+    let exports_b = stack_b.rate_limiter("exports", Quota::per_hour(2)).unwrap();
+    assert!(exports_a.allow("tenant-9").await);
+    assert!(exports_b.allow("tenant-9").await);
+    assert!(!exports_a.allow("tenant-9").await);
+    let metrics = a.get("/metrics").await.body;
+    assert!(
+        metrics.contains(
+            r#"streamgate_ratelimit_requests_total{policy="exports",decision="limited"} 1"#
+        ),
+        "{metrics}"
+    );
 
     for stack in [&stack_a, &stack_b] {
         stack.audit_logger().unwrap().shutdown().await;

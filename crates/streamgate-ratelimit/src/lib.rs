@@ -52,6 +52,8 @@
 //!   (at least 1), a problem+json body with `violated-policies`, and [`RateLimited`] in its
 //!   extensions for the audit layer. An outer layer keeps what an inner one wrote: it adds its
 //!   policies as further field lines of the same Lists and leaves the inner 429's `Retry-After`.
+//! - [`RateLimiter`]: one policy checked from code, the seed's `Allow(identifier)`, for work
+//!   that is not a request of its own (a job, a message, an attempt counted in a handler).
 //! - [`RateLimitStore`]: where state lives. [`MemoryStore`] (the default) never tracks more than
 //!   its cap of keys; see its docs for what happens when it is full.
 //!
@@ -73,6 +75,7 @@ mod config;
 mod header_value;
 mod key;
 mod layer;
+mod limiter;
 mod log_limit;
 mod policy;
 mod quota;
@@ -86,6 +89,8 @@ pub use config::{KeyKind, PolicyConfig, RateLimitConfig, RouteConfig, parse_dura
 pub use key::{KeyExtractor, RateLimitKey, RequestInfo};
 #[doc(inline)]
 pub use layer::{FailMode, RateLimitConfigError, RateLimitLayer, RateLimitLayerBuilder};
+#[doc(inline)]
+pub use limiter::{RateLimiter, RateLimiterBuilder};
 #[doc(inline)]
 pub use policy::Policy;
 #[doc(inline)]

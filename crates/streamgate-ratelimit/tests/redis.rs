@@ -502,3 +502,29 @@ async fn layers_sharing_a_redis_store_need_distinct_policy_names() {
     drop(service);
     layer("per-client").unwrap();
 }
+
+#[tokio::test]
+async fn limiters_of_two_replicas_share_one_quota_on_redis() {
+    let Some(url) = redis_url("limiters_of_two_replicas_share_one_quota_on_redis") else {
+        return;
+    };
+    let prefix = unique_prefix("limiter");
+    let replica = || {
+        let store = RedisStore::builder(url.as_str())
+            .prefix(prefix.as_str())
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        streamgate_ratelimit::RateLimiter::builder("exports", Quota::per_hour(3).burst(3))
+            .store(Arc::new(store))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    assert!(a.allow("tenant-9").await);
+    assert!(b.allow("tenant-9").await);
+    assert!(a.allow("tenant-9").await);
+    assert!(!b.allow("tenant-9").await, "the quota is shared");
+    assert!(!a.allow("tenant-9").await);
+    assert!(b.allow("tenant-10").await, "another tenant's bucket");
+}
