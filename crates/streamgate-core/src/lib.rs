@@ -11,6 +11,7 @@
 //! - [`request_id_layer`]: `x-request-id` set and propagated.
 //! - [`MetricsHandle`]: where a layer registers its own metrics (a given recorder or the global one).
 //! - [`AuditReason`]: the short reason a layer leaves on its response for the audit layer.
+//! - [`LogLimiter`]: at most one log line per interval for a failure that repeats on every request.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -35,6 +36,7 @@
 pub mod audit_reason;
 pub mod client_ip;
 pub mod eth_address;
+pub mod log_limit;
 pub mod metrics_handle;
 pub mod problem;
 pub mod request_id;
@@ -50,6 +52,8 @@ pub use client_ip::{
 };
 #[doc(inline)]
 pub use eth_address::{EthAddress, EthAddressError};
+#[doc(inline)]
+pub use log_limit::LogLimiter;
 #[doc(inline)]
 pub use metrics_handle::MetricsHandle;
 #[doc(inline)]

@@ -73,7 +73,6 @@ mod config;
 mod header_value;
 mod key;
 mod layer;
-mod log_limit;
 mod policy;
 mod quota;
 mod response;

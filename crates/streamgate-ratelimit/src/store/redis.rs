@@ -30,13 +30,13 @@ use std::{
 
 use metrics::Counter;
 use redis::{AsyncConnectionConfig, Client, Script, aio::MultiplexedConnection};
-use streamgate_core::MetricsHandle;
+use streamgate_core::{LogLimiter, MetricsHandle};
 
 use super::{
     Check, CheckMode, Decision, Decisions, MemoryStore, PolicyId, PolicyNames, RateLimitStore,
     StoreError, StoreFuture, StoreResult,
 };
-use crate::{Quota, log_limit::LogLimiter};
+use crate::Quota;
 
 const STORE_ERRORS: &str = "streamgate_ratelimit_store_errors_total";
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
