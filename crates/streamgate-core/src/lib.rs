@@ -12,6 +12,8 @@
 //! - [`MetricsHandle`]: where a layer registers its own metrics (a given recorder or the global one).
 //! - [`AuditReason`]: the short reason a layer leaves on its response for the audit layer.
 //! - [`LogLimiter`]: at most one log line per interval for a failure that repeats on every request.
+//! - [`store`]: the error and the future of a layer's store (rate-limit buckets, cached responses).
+//! - `redis` (feature `redis`): the connection the shared Redis stores use.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -39,9 +41,12 @@ pub mod eth_address;
 pub mod log_limit;
 pub mod metrics_handle;
 pub mod problem;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod request_id;
 pub mod route;
 pub mod security_context;
+pub mod store;
 
 #[doc(inline)]
 pub use audit_reason::AuditReason;
