@@ -21,7 +21,7 @@ use crate::{CacheLayer, CacheLayerBuilder, CacheRoute};
 ///   /catalog: { ttl: 30s, shared: true }
 /// "#).unwrap();
 /// let layer = config.builder(MetricsHandle::global()).unwrap().build();
-/// assert_eq!(layer.entry_count(), 0);
+/// assert_eq!(layer.entry_count(), Some(0));
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
