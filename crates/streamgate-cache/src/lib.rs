@@ -63,4 +63,7 @@ pub use layer::{CacheLayer, CacheLayerBuilder, CacheRoute};
 pub use service::Cache;
 #[doc(inline)]
 pub use store::{CacheStore, Generation, Lookup, MemoryCacheStore, StoreError, StoreFuture};
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use store::{RedisCacheStore, RedisCacheStoreBuilder};
 pub use stored::{CACHE_STATUS, CachedResponse, Hit, X_CACHE};

@@ -27,11 +27,16 @@
 //! at most one line a second about them.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::{fmt, sync::Arc, time::Duration};
 
 use crate::{CacheKey, CachedResponse, Hit};
 
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use self::redis::{RedisCacheStore, RedisCacheStoreBuilder};
 #[doc(inline)]
 pub use memory::MemoryCacheStore;
 /// A store could not answer (a shared store unreachable, too slow, or holding an entry it
