@@ -1,7 +1,7 @@
 //! A response cache for tower and axum services: per route, keyed so that a cached response
 //! never reaches a caller who would not have received it.
 //!
-//! [`CacheLayer`] keeps `GET` responses of the routes it is given in a [store](crate::store)
+//! [`CacheLayer`] keeps `GET` responses of the routes it is given in a [`store`]
 //! for a [`CacheRoute`]'s TTL or less when the response's `Cache-Control` says so; an
 //! authenticated caller's entries are their own unless the route is shared; concurrent misses of
 //! one key send one request on; unsafe requests that succeed remove their path's entries.

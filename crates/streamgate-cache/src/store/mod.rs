@@ -1,5 +1,5 @@
 //! Where cached responses live: the [`CacheStore`] trait, the in-process [`MemoryCacheStore`]
-//! (the default) and, with the `redis` feature, the [`RedisCacheStore`] that replicas share.
+//! (the default) and, with the `redis` feature, the `RedisCacheStore` that replicas share.
 //!
 //! ```
 //! use std::{sync::Arc, time::Duration};
