@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::{
-    CacheKey, CacheRoute, CachedResponse, Generation, Lookup,
+    CacheKey, CacheRoute, CachedResponse, Generation, Hit, Lookup, StoreError,
     body::{Collected, collect_limited},
     directives::Directives,
     flight::{Flight, Turn, landed},
@@ -112,10 +112,7 @@ where
 
 impl Shared {
     /// A lookup's hit, or how the response sent on instead may be kept; counts a failure.
-    pub(crate) fn looked_up(
-        &self,
-        found: Result<Lookup, crate::StoreError>,
-    ) -> Result<crate::Hit, Keep> {
+    pub(crate) fn looked_up(&self, found: Result<Lookup, StoreError>) -> Result<Hit, Keep> {
         match found {
             Ok(Lookup::Hit(hit)) => Ok(hit),
             Ok(Lookup::Miss(generation)) => Err(Keep::IfUnchanged(generation)),

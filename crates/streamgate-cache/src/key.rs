@@ -37,7 +37,8 @@ impl CacheKey {
         }
     }
 
-    /// The request's path: the unit of invalidation ([`CacheStore::invalidate`](crate::CacheStore::invalidate)).
+    /// The request's path: the unit of invalidation
+    /// ([`CacheStore::invalidate`](crate::CacheStore::invalidate)).
     #[must_use]
     pub fn path(&self) -> &str {
         &self.path

@@ -49,8 +49,9 @@ impl CacheRoute {
 ///   `Cache-Control` allows it (no `no-store`, `no-cache`; `private` only in a user's own
 ///   entry; `max-age=0` not) and whose `Vary` names only the key's headers.
 /// - **Freshness:** judged by the store: in memory on tokio's clock on every hit, so tests move
-///   it with paused time; on Redis by the entry's remaining TTL there. Hits carry `Age`, `Cache-Status: streamgate; hit; ttl=N` (RFC 9211) and `X-Cache: HIT`;
-///   misses `Cache-Status: streamgate; fwd=uri-miss` (`; stored` when kept). A request with
+///   it with paused time; on Redis by the entry's remaining TTL there. Hits carry `Age`,
+///   `Cache-Status: streamgate; hit; ttl=N` (RFC 9211) and `X-Cache: HIT`; misses
+///   `Cache-Status: streamgate; fwd=uri-miss` (`; stored` when kept). A request with
 ///   `Cache-Control: no-cache` is sent on and its response stored; `no-store` is sent on and
 ///   nothing is stored.
 /// - **Single flight:** while one request of a key is sent on, the others of that key wait for

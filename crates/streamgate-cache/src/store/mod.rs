@@ -6,7 +6,8 @@
 //! use streamgate_cache::{CacheLayer, CacheRoute, CacheStore, MemoryCacheStore};
 //!
 //! // What `CacheLayer::builder()` uses when given no store: moka, 10,000 entries.
-//! let store: Arc<dyn CacheStore> = Arc::new(MemoryCacheStore::new(10_000, Duration::from_secs(60)));
+//! let store: Arc<dyn CacheStore> =
+//!     Arc::new(MemoryCacheStore::new(10_000, Duration::from_secs(60)));
 //! let layer = CacheLayer::builder()
 //!     .route("/items/{id}", CacheRoute::ttl(Duration::from_secs(60)))
 //!     .store(store)
