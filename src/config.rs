@@ -75,8 +75,10 @@ pub struct MonitoringConfig {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct OptimizationConfig {
-    /// `optimization.cache`: the seed's `max_size` (10,000) and `ttl` (5m), and the route
-    /// templates to cache. Without routes nothing is cached.
+    /// `optimization.cache`: the seed's `max_size` (10,000) and `ttl` (5m), the route templates
+    /// to cache and, for several replicas, `redis` (`url`, `prefix`, `timeout`): the Redis store
+    /// they share (the `redis` cargo feature; without it a `redis` section is refused). Without
+    /// routes nothing is cached.
     #[cfg(feature = "cache")]
     pub cache: streamgate_cache::CacheConfig,
     /// `optimization.cache` in a build without the `cache` feature: rejected unless it says
@@ -568,6 +570,21 @@ mod tests {
         );
         let text = "security:\n  rate_limiting:\n    enabled: false\n    capacity: 5\n";
         Config::from_yaml_str("s.yaml", text).unwrap();
+    }
+
+    #[test]
+    #[cfg(all(feature = "cache", not(feature = "redis")))]
+    fn a_cache_redis_section_without_the_redis_feature_names_the_feature() {
+        let text = "optimization:\n  cache:\n    ttl: 1m\n    redis: {url: \"redis://x\"}\n";
+        let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+        assert_eq!(error.line(), Some(3), "{error}");
+        assert!(
+            error.message().starts_with(
+                "optimization.cache: `optimization.cache.redis` needs the `redis` cargo feature"
+            ),
+            "{error}"
+        );
+        Config::from_yaml_str("s.yaml", "optimization:\n  cache:\n    redis: null\n").unwrap();
     }
 
     #[test]

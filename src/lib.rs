@@ -27,7 +27,7 @@
 //! | module | feature | what it does |
 //! |---|---|---|
 //! | [`alerts`] | `alerts` | alert rules over the metrics window; log, webhook and Alertmanager handlers; `/alerts` |
-//! | [`cache`] | `cache` | per-route response cache keyed by the caller's scope, `Cache-Status` |
+//! | [`cache`] | `cache` | per-route response cache keyed by the caller's scope, `Cache-Status`; Redis store (`redis`) |
 //! | [`core`] | always | problem+json errors, client IP, security context type, Ethereum addresses |
 //! | [`audit`] | `audit` | audit layer and logger, redaction, hash-chained signed file, `verify`; PostgreSQL sink (`postgres`) |
 //! | [`metrics`] | `metrics` | request metrics, the process recorder, `/metrics` |

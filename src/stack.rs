@@ -517,7 +517,8 @@ impl Stack {
     /// [`CHECK_TIMEOUT`](crate::CHECK_TIMEOUT). A check of the same name is replaced.
     ///
     /// The stack checks its shared engines itself: each rate-limit store (a Redis store pings
-    /// its server, `ratelimit_store`) and the PostgreSQL audit sink (`audit_sink`).
+    /// its server, `ratelimit_store`), the response cache's store (`cache_store`) and the
+    /// PostgreSQL audit sink (`audit_sink`).
     pub fn readiness_check<F, Fut, E>(mut self, name: &str, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -555,6 +556,14 @@ impl Stack {
                     async move { store.health().await }
                 });
             }
+        }
+        #[cfg(feature = "cache")]
+        if let Some(cache) = &self.cache {
+            let cache = cache.clone();
+            readiness.add("cache_store", move || {
+                let cache = cache.clone();
+                async move { cache.health().await }
+            });
         }
         readiness.extend(&self.readiness);
         readiness

@@ -129,3 +129,76 @@ fn cache_config_errors_are_located() {
         "config: optimization.cache: vary: `not a header` is not a header name"
     );
 }
+
+/// Two replicas of one service, each a `Stack` from the same YAML, share the cache on Redis
+/// (`STREAMGATE_TEST_REDIS_URL`; skipped when unset).
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn stacks_configured_with_redis_share_cached_answers_and_invalidations() {
+    let Ok(url) = std::env::var("STREAMGATE_TEST_REDIS_URL") else {
+        println!("skipped: STREAMGATE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let yaml = format!(
+        "optimization:\n  cache:\n    routes:\n      /items/{{id}}: {{}}\n    redis:\n      \
+         url: {url}\n      prefix: streamgate-test:facade:{}:{nanos}\n",
+        std::process::id()
+    );
+    let config = Config::from_yaml_str("cache.yaml", &yaml).unwrap();
+    let replica = |name: &'static str| {
+        let stack = Stack::from_config(&config).unwrap();
+        let routes = Router::new().route(
+            "/items/{id}",
+            get(move || async move { format!("item from {name}") })
+                .post(|| async { http::StatusCode::NO_CONTENT }),
+        );
+        Served::start(stack.apply(routes))
+    };
+    let (a, b) = (replica("a").await, replica("b").await);
+
+    let stored = a.get("/items/1").await;
+    assert_eq!(
+        (stored.body.as_str(), x_cache(&stored)),
+        ("item from a", "MISS")
+    );
+    let hit = b.get("/items/1").await;
+    assert_eq!((hit.body.as_str(), x_cache(&hit)), ("item from a", "HIT"));
+    let write = Request::post("/items/1").body(Body::empty()).unwrap();
+    assert_eq!(b.send(write).await.status, 204);
+    let after = a.get("/items/1").await;
+    assert_eq!(
+        (after.body.as_str(), x_cache(&after)),
+        ("item from a", "MISS")
+    );
+    assert_eq!(x_cache(&b.get("/items/1").await), "HIT");
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn cache_redis_config_errors_are_located() {
+    let unknown = Config::from_yaml_str(
+        "cache.yaml",
+        "optimization:\n  cache:\n    redis:\n      uri: redis://127.0.0.1\n",
+    )
+    .unwrap_err();
+    assert!(
+        unknown
+            .to_string()
+            .starts_with("cache.yaml:4:7: optimization.cache.redis: unknown field `uri`"),
+        "{unknown}"
+    );
+    let config = Config::from_yaml_str(
+        "cache.yaml",
+        "optimization:\n  cache:\n    routes:\n      /x: {}\n    redis: {url: \"http://x\"}\n",
+    )
+    .unwrap();
+    let error = Stack::from_config(&config).unwrap_err().to_string();
+    assert!(
+        error.starts_with("config: optimization.cache: redis: invalid Redis URL"),
+        "{error}"
+    );
+}

@@ -6,7 +6,11 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::{Router, body::Body, routing::post};
+use axum::{
+    Router,
+    body::Body,
+    routing::{get, post},
+};
 use http::Request;
 use streamgate::{
     Config, Stack,
@@ -52,6 +56,14 @@ monitoring:
     service_name: shop
   alerts:
     enabled: false
+optimization:
+  cache:
+    routes:
+      /orders/{{id}}: {{shared: true}}
+    redis:
+      url: {redis}
+      prefix: "streamgate-test:{unique}:cache"
+      timeout: 2s
 security:
   rate_limiting:
     capacity: 0
@@ -82,7 +94,11 @@ security:
 async fn replica(yaml: &str) -> (Stack, Served) {
     let config = Config::from_yaml_str("replica.yaml", yaml).unwrap();
     let stack = Stack::from_config(&config).unwrap();
-    let app = stack.apply(Router::new().route("/orders", post(|| async { "created" })));
+    let app = stack.apply(
+        Router::new()
+            .route("/orders", post(|| async { "created" }))
+            .route("/orders/{id}", get(|| async { "order" })),
+    );
     let served = Served::start(app).await;
     (stack, served)
 }
@@ -118,9 +134,17 @@ async fn two_replicas_share_one_quota_and_one_audit_trail() {
         assert_eq!(ready.status, 200, "{}", ready.body);
         assert_eq!(
             ready.body,
-            r#"{"checks":{"audit_sink":"ok","ratelimit_store":"ok"},"status":"ready"}"#
+            r#"{"checks":{"audit_sink":"ok","cache_store":"ok","ratelimit_store":"ok"},"status":"ready"}"#
         );
     }
+
+    // A response one replica cached is a hit on the other.
+    assert_eq!(a.get("/orders/7").await.headers["x-cache"], "MISS");
+    let hit = b.get("/orders/7").await;
+    assert_eq!(
+        (hit.headers["x-cache"].to_str().unwrap(), hit.body.as_str()),
+        ("HIT", "order")
+    );
 
     // One quota of three between the two replicas: the fourth order is refused on either.
     assert_eq!(order(&a).await, 200);
@@ -191,10 +215,13 @@ async fn a_replica_whose_engines_are_down_is_not_ready() {
     let ready = replica.get("/health/ready").await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     let problem: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
-    assert_eq!(problem["detail"], "not ready: ratelimit_store, audit_sink");
+    assert_eq!(
+        problem["detail"],
+        "not ready: ratelimit_store, cache_store, audit_sink"
+    );
     assert_eq!(
         problem["checks"],
-        serde_json::json!({"ratelimit_store": "failed", "audit_sink": "failed"})
+        serde_json::json!({"ratelimit_store": "failed", "cache_store": "failed", "audit_sink": "failed"})
     );
     // fail_mode: closed: the store cannot decide, so orders are refused, not let through.
     assert_eq!(order(&replica).await, 503);

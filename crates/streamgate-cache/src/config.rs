@@ -8,7 +8,8 @@ use streamgate_core::MetricsHandle;
 
 use crate::{CacheLayer, CacheLayerBuilder, CacheRoute};
 
-/// `optimization.cache`: the seed's `max_size` and `ttl`, and the routes to cache.
+/// `optimization.cache`: the seed's `max_size` and `ttl`, the routes to cache and, for several
+/// replicas, the Redis store they share.
 ///
 /// ```
 /// use streamgate_cache::CacheConfig;
@@ -21,7 +22,7 @@ use crate::{CacheLayer, CacheLayerBuilder, CacheRoute};
 ///   /catalog: { ttl: 30s, shared: true }
 /// "#).unwrap();
 /// let layer = config.builder(MetricsHandle::global()).unwrap().build();
-/// assert_eq!(layer.entry_count(), 0);
+/// assert_eq!(layer.entry_count(), Some(0));
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +41,57 @@ pub struct CacheConfig {
     pub vary: Vec<String>,
     /// Route template -> how it is cached.
     pub routes: BTreeMap<String, CacheRouteConfig>,
+    /// Keep entries on a Redis server shared by replicas instead of in this process's memory
+    /// (default: absent, in memory). Needs the `redis` cargo feature; without it a `redis`
+    /// section is refused with the key and the feature to turn on.
+    #[cfg_attr(not(feature = "redis"), serde(deserialize_with = "redis_compiled_out"))]
+    pub redis: Option<CacheRedisConfig>,
+}
+
+/// `optimization.cache.redis`: the shared store ([`RedisCacheStore`](crate::store), feature
+/// `redis`).
+///
+/// ```yaml
+/// redis:
+///   url: redis://127.0.0.1:6379   # or set STREAMGATE__OPTIMIZATION__CACHE__REDIS__URL
+///   prefix: streamgate:cache      # replicas that share entries use the same prefix
+///   timeout: 100ms                # each call, connecting included; then a miss
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheRedisConfig {
+    /// The server, `redis://[user:password@]host:port[/db]`. A URL that carries a password is
+    /// better given by environment variable than written in the file.
+    pub url: String,
+    /// The prefix of every key (default `streamgate:cache`).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// The bound on each call, connecting included (default 100ms).
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_prefix() -> String {
+    "streamgate:cache".to_owned()
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_millis(100)
+}
+
+/// `redis` in a build without the `redis` feature: accepted only when null.
+#[cfg(not(feature = "redis"))]
+fn redis_compiled_out<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<CacheRedisConfig>, D::Error> {
+    match Option::<CacheRedisConfig>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(_) => Err(serde::de::Error::custom(
+            "`optimization.cache.redis` needs the `redis` cargo feature (of streamgate, or of \
+             streamgate-cache), which this build leaves out (or remove the section)",
+        )),
+    }
 }
 
 impl Default for CacheConfig {
@@ -51,6 +103,7 @@ impl Default for CacheConfig {
             max_body_bytes: 1024 * 1024,
             vary: vec!["accept".to_owned(), "accept-encoding".to_owned()],
             routes: BTreeMap::new(),
+            redis: None,
         }
     }
 }
@@ -89,7 +142,8 @@ impl CacheConfig {
     /// The layer's builder as this section describes it, recording into `metrics`.
     ///
     /// # Errors
-    /// A `vary` entry that is not a header name, a zero TTL.
+    /// A `vary` entry that is not a header name, a zero TTL, a `redis` URL that is not a Redis
+    /// URL or, in a build without the `redis` feature, a `redis` section.
     pub fn builder(&self, metrics: MetricsHandle) -> Result<CacheLayerBuilder, CacheConfigError> {
         let vary = self
             .vary
@@ -119,6 +173,71 @@ impl CacheConfig {
             };
             builder = builder.route(template.clone(), settings);
         }
-        Ok(builder)
+        match &self.redis {
+            None => Ok(builder),
+            Some(redis) => redis.store(builder),
+        }
+    }
+}
+
+impl CacheRedisConfig {
+    /// `builder` with the Redis store this section describes.
+    #[cfg(feature = "redis")]
+    fn store(&self, builder: CacheLayerBuilder) -> Result<CacheLayerBuilder, CacheConfigError> {
+        let store = crate::RedisCacheStore::builder(self.url.as_str())
+            .prefix(self.prefix.as_str())
+            .timeout(self.timeout)
+            .build()
+            .map_err(|error| CacheConfigError(format!("redis: {error}")))?;
+        Ok(builder.store(std::sync::Arc::new(store)))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn store(&self, _: CacheLayerBuilder) -> Result<CacheLayerBuilder, CacheConfigError> {
+        Err(CacheConfigError(
+            "redis: the Redis store needs the `redis` cargo feature".to_owned(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARED: &str = "routes:\n  /items/{id}: {}\nredis:\n  url: redis://127.0.0.1:6379\n";
+
+    #[test]
+    #[cfg(not(feature = "redis"))]
+    fn a_redis_section_without_the_feature_names_the_feature() {
+        let error = serde_yaml_ng::from_str::<CacheConfig>(SHARED).unwrap_err();
+        assert!(error.location().is_some(), "{error}");
+        assert!(
+            error.to_string().contains("`redis` cargo feature"),
+            "{error}"
+        );
+        let config: CacheConfig = serde_yaml_ng::from_str("redis: null\n").unwrap();
+        assert_eq!(config.redis, None);
+    }
+
+    #[test]
+    #[cfg(feature = "redis")]
+    fn a_redis_section_builds_the_redis_store() {
+        let config: CacheConfig = serde_yaml_ng::from_str(SHARED).unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!(redis.prefix, "streamgate:cache");
+        assert_eq!(redis.timeout, Duration::from_millis(100));
+        let layer = config.builder(MetricsHandle::global()).unwrap().build();
+        assert_eq!(layer.entry_count(), None, "not the memory store");
+
+        let mut bad = config.clone();
+        bad.redis.as_mut().unwrap().url = "http://127.0.0.1".to_owned();
+        let error = bad.builder(MetricsHandle::global()).unwrap_err();
+        assert!(
+            error.to_string().starts_with("redis: invalid Redis URL"),
+            "{error}"
+        );
+
+        let error = serde_yaml_ng::from_str::<CacheConfig>("redis: {uri: x}\n").unwrap_err();
+        assert!(error.to_string().contains("unknown field `uri`"), "{error}");
     }
 }

@@ -4,9 +4,14 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Request};
 
-/// The request target, the caller's scope and the values of the varying headers.
+/// What a response is stored under: the request target, the caller's scope and the values of
+/// the varying headers.
+///
+/// Made by the layer for each `GET` of a cached route; a [`CacheStore`](crate::CacheStore)
+/// reads it to find or file an entry. Two requests have equal keys exactly when one may be
+/// answered with the other's response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct CacheKey {
+pub struct CacheKey {
     path: Box<str>,
     query: Option<Box<str>>,
     /// The user id a private entry belongs to; `None` for anonymous callers and shared routes.
@@ -32,11 +37,35 @@ impl CacheKey {
         }
     }
 
-    pub(crate) fn path(&self) -> &str {
+    /// The request's path: the unit of invalidation
+    /// ([`CacheStore::invalidate`](crate::CacheStore::invalidate)).
+    #[must_use]
+    pub fn path(&self) -> &str {
         &self.path
     }
 
-    pub(crate) fn is_private(&self) -> bool {
+    /// The request's query, without the `?`.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The user id of a private entry; `None` for anonymous callers and shared routes.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// The request's values of the layer's `vary` headers, in the layer's order (`None` where
+    /// the request lacks the header).
+    #[must_use]
+    pub fn vary(&self) -> &[Option<HeaderValue>] {
+        &self.vary
+    }
+
+    /// Whether the entry belongs to one user.
+    #[must_use]
+    pub fn is_private(&self) -> bool {
         self.scope.is_some()
     }
 }

@@ -3,12 +3,14 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use http::{HeaderName, header};
-use moka::sync::Cache as Store;
-use streamgate_core::MetricsHandle;
+use streamgate_core::{LogLimiter, MetricsHandle};
 use tower_layer::Layer;
 
 use crate::{
-    flight::Flights, key::CacheKey, metrics::CacheMetrics, service::Cache, stored::Stored,
+    CacheStore, MemoryCacheStore, StoreError,
+    flight::Flights,
+    metrics::{CacheMetrics, Operation},
+    service::Cache,
 };
 
 /// How one route is cached.
@@ -36,7 +38,8 @@ impl CacheRoute {
     }
 }
 
-/// Serves `GET` requests of the routes it is told about from memory.
+/// Serves `GET` requests of the routes it is told about from its [`CacheStore`] (by default
+/// this process's memory).
 ///
 /// - **Keys:** the path and query, the values of the `vary` headers (default `Accept` and
 ///   `Accept-Encoding`), and, unless the route is [`shared`](CacheRoute::shared), the user id of
@@ -45,15 +48,19 @@ impl CacheRoute {
 /// - **Stored:** `200` responses whose body fits `max_body_bytes`, without `Set-Cookie`, whose
 ///   `Cache-Control` allows it (no `no-store`, `no-cache`; `private` only in a user's own
 ///   entry; `max-age=0` not) and whose `Vary` names only the key's headers.
-/// - **Freshness:** checked on tokio's clock on every hit, so tests move it with paused time.
-///   Hits carry `Age`, `Cache-Status: streamgate; hit; ttl=N` (RFC 9211) and `X-Cache: HIT`;
-///   misses `Cache-Status: streamgate; fwd=uri-miss` (`; stored` when kept). A request with
+/// - **Freshness:** judged by the store: in memory on tokio's clock on every hit, so tests move
+///   it with paused time; on Redis by the entry's remaining TTL there. Hits carry `Age`,
+///   `Cache-Status: streamgate; hit; ttl=N` (RFC 9211) and `X-Cache: HIT`; misses
+///   `Cache-Status: streamgate; fwd=uri-miss` (`; stored` when kept). A request with
 ///   `Cache-Control: no-cache` is sent on and its response stored; `no-store` is sent on and
 ///   nothing is stored.
 /// - **Single flight:** while one request of a key is sent on, the others of that key wait for
 ///   its answer and are served from the cache (or, if it was not stored, sent on themselves).
+///   Flights are per process: replicas sharing a Redis store each send their own first miss on.
 /// - **Invalidation:** a `POST`, `PUT`, `PATCH` or `DELETE` on a cached route that succeeds
-///   (2xx, 3xx) removes every entry of its path (RFC 9111 §4.4).
+///   (2xx, 3xx) removes every entry of its path (RFC 9111 §4.4), in the shared store for every
+///   replica.
+/// - **Store failures:** never fail a request; see [`store`](crate::store).
 ///
 /// Add it with `Router::layer` (it reads the route template) inside the authorization layers,
 /// so that a caller is authorized before a cached answer is returned. See the [crate
@@ -65,12 +72,27 @@ pub struct CacheLayer {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) store: Store<CacheKey, Arc<Stored>>,
+    pub(crate) store: Arc<dyn CacheStore>,
     pub(crate) flights: Flights,
     pub(crate) routes: HashMap<Box<str>, CacheRoute>,
     pub(crate) vary: Vec<HeaderName>,
     pub(crate) max_body_bytes: usize,
     pub(crate) metrics: CacheMetrics,
+    store_error_log: LogLimiter,
+}
+
+impl Shared {
+    /// Counts a failed store call and logs it, at most once a second.
+    pub(crate) fn store_failed(&self, operation: Operation, error: &StoreError) {
+        self.metrics.store_errors(operation).increment(1);
+        if self.store_error_log.allow() {
+            tracing::warn!(
+                %error,
+                operation = operation.as_str(),
+                "cache store failed; the request goes on without it (logged at most once a second)"
+            );
+        }
+    }
 }
 
 /// Builds a [`CacheLayer`].
@@ -82,6 +104,7 @@ pub struct CacheLayerBuilder {
     max_entries: u64,
     max_body_bytes: usize,
     metrics: MetricsHandle,
+    store: Option<Arc<dyn CacheStore>>,
 }
 
 impl CacheLayer {
@@ -93,6 +116,7 @@ impl CacheLayer {
             max_entries: 10_000,
             max_body_bytes: 1024 * 1024,
             metrics: MetricsHandle::global(),
+            store: None,
         }
     }
 }
@@ -111,7 +135,8 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// At most this many entries (default 10,000); the least useful go first.
+    /// At most this many entries in the default memory store (default 10,000); the least
+    /// useful go first. Not used with [`store`](Self::store).
     pub fn max_entries(mut self, entries: u64) -> Self {
         self.max_entries = entries;
         self
@@ -129,21 +154,23 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// Keeps responses in `store` instead of a [`MemoryCacheStore`] of `max_entries`: for
+    /// example a `RedisCacheStore` (feature `redis`) that replicas share. Layers may share one
+    /// store when they cache different routes, or the same routes the same way.
+    pub fn store(mut self, store: Arc<dyn CacheStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Finishes the layer.
     pub fn build(self) -> CacheLayer {
-        let longest = self
-            .routes
-            .values()
-            .map(|r| r.ttl)
-            .max()
-            .unwrap_or_default()
-            .max(Duration::from_secs(1));
-        let store = Store::builder()
-            .max_capacity(self.max_entries)
-            // Memory is given back at the longest TTL; freshness is our own check.
-            .time_to_live(longest)
-            .support_invalidation_closures()
-            .build();
+        let store = self.store.unwrap_or_else(|| {
+            let longest = self.routes.values().map(|r| r.ttl).max();
+            Arc::new(MemoryCacheStore::new(
+                self.max_entries,
+                longest.unwrap_or_default(),
+            ))
+        });
         CacheLayer {
             shared: Arc::new(Shared {
                 store,
@@ -152,17 +179,26 @@ impl CacheLayerBuilder {
                 vary: self.vary,
                 max_body_bytes: self.max_body_bytes,
                 metrics: CacheMetrics::new(&self.metrics),
+                store_error_log: LogLimiter::new(Duration::from_secs(1)),
             }),
         }
     }
 }
 
 impl CacheLayer {
-    /// The number of entries held now (approximate while entries are being added).
+    /// The number of entries held now (approximate while entries are being added), when the
+    /// store can say (the memory store can, a shared store does not).
     #[must_use]
-    pub fn entry_count(&self) -> u64 {
-        self.shared.store.run_pending_tasks();
+    pub fn entry_count(&self) -> Option<u64> {
         self.shared.store.entry_count()
+    }
+
+    /// Whether the store answers now (see [`CacheStore::health`]), for a readiness probe.
+    ///
+    /// # Errors
+    /// When a shared store cannot be reached or does not answer within its timeout.
+    pub async fn health(&self) -> Result<(), StoreError> {
+        self.shared.store.health().await
     }
 }
 

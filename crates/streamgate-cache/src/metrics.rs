@@ -9,6 +9,26 @@ pub(crate) const LOOKUPS: &str = "streamgate_cache_lookups_total";
 pub(crate) const STORES: &str = "streamgate_cache_stores_total";
 /// `streamgate_cache_invalidations_total`.
 pub(crate) const INVALIDATIONS: &str = "streamgate_cache_invalidations_total";
+/// `streamgate_cache_store_errors_total{operation}`: lookup, store, invalidate.
+pub(crate) const STORE_ERRORS: &str = "streamgate_cache_store_errors_total";
+
+/// What the layer asked of the store when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Lookup,
+    Store,
+    Invalidate,
+}
+
+impl Operation {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Operation::Lookup => "lookup",
+            Operation::Store => "store",
+            Operation::Invalidate => "invalidate",
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct CacheMetrics {
@@ -18,6 +38,7 @@ pub(crate) struct CacheMetrics {
     pub(crate) bypass: Counter,
     pub(crate) stored: Counter,
     pub(crate) invalidated: Counter,
+    store_errors: [Counter; 3],
 }
 
 impl CacheMetrics {
@@ -34,6 +55,13 @@ impl CacheMetrics {
             "Paths whose cached responses a successful unsafe request (POST, PUT, PATCH, DELETE) \
              removed.",
         );
+        handle.describe_counter(
+            STORE_ERRORS,
+            "Cache store calls that failed, by operation: lookup (served as a miss), store (the \
+             response was not kept), invalidate (the path's entries were left).",
+        );
+        let store_errors = [Operation::Lookup, Operation::Store, Operation::Invalidate]
+            .map(|operation| handle.counter(STORE_ERRORS, &[("operation", operation.as_str())]));
         Self {
             hit: handle.counter(LOOKUPS, &[("result", "hit")]),
             miss: handle.counter(LOOKUPS, &[("result", "miss")]),
@@ -41,6 +69,12 @@ impl CacheMetrics {
             bypass: handle.counter(LOOKUPS, &[("result", "bypass")]),
             stored: handle.counter(STORES, &[]),
             invalidated: handle.counter(INVALIDATIONS, &[]),
+            store_errors,
         }
+    }
+
+    /// The counter of failed `operation`s.
+    pub(crate) fn store_errors(&self, operation: Operation) -> &Counter {
+        &self.store_errors[operation as usize]
     }
 }

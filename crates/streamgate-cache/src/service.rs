@@ -1,37 +1,28 @@
 //! The service made by [`CacheLayer`](crate::CacheLayer) and its response future.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::{Arc, OnceLock},
-    task::{Context, Poll, ready},
-    time::Duration,
+    task::{Context, Poll},
 };
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::{
-    Method, Request, Response, StatusCode,
-    header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY},
-    response::Parts,
+    Method, Request, Response,
+    header::{AUTHORIZATION, CACHE_CONTROL, COOKIE},
 };
-use pin_project_lite::pin_project;
 use streamgate_core::{SecurityContext, route_label_from};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::{
-    CacheRoute,
-    body::{Collected, collect_limited},
+    CacheKey, CacheRoute,
     directives::Directives,
-    flight::{Turn, landed},
-    key::CacheKey,
+    fetch::{BoxError, Keep, fetch, lead, take_off, wait_then_fetch},
+    future::ResponseFuture,
     layer::Shared,
-    stored::{Forwarded, Stored},
+    metrics::Operation,
+    stored::Forwarded,
 };
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The cache service; made by [`CacheLayer`](crate::CacheLayer).
 #[derive(Debug, Clone)]
@@ -86,77 +77,20 @@ where
         let Some(route) = self.route(request.extensions()) else {
             return ResponseFuture::passthrough(self.inner.call(request));
         };
-        let shared = self.shared.clone();
         if request.method() == Method::GET {
-            let Some(key) = key_of(&request, route, &shared.vary) else {
-                shared.metrics.bypass.increment(1);
-                let future = self.inner.call(request);
-                return ResponseFuture::boxed(async move {
-                    let mut response = future.await?.map(Body::new);
-                    Forwarded::Bypass.mark(response.headers_mut());
-                    Ok(response)
-                });
-            };
-            let asked = if request.headers().contains_key(CACHE_CONTROL) {
-                Directives::of(request.headers())
-            } else {
-                Directives::default()
-            };
-            if asked.no_cache || asked.no_store {
-                shared.metrics.bypass.increment(1);
-                let future = self.inner.call(request);
-                let may_store = !asked.no_store;
-                return ResponseFuture::boxed(fetch(
-                    future,
-                    shared,
-                    key,
-                    route,
-                    may_store,
-                    Forwarded::Request,
-                ));
-            }
-            if let Some(response) = fresh(&shared, &key) {
-                shared.metrics.hit.increment(1);
-                return ResponseFuture::ready(response);
-            }
-            return match shared.flights.join(&key) {
-                Turn::Lead(flight) => {
-                    shared.metrics.miss.increment(1);
-                    let future = self.inner.call(request);
-                    ResponseFuture::boxed(async move {
-                        let answer = fetch(future, shared, key, route, true, Forwarded::Miss).await;
-                        drop(flight);
-                        answer
-                    })
-                }
-                Turn::Wait(waiting) => {
-                    shared.metrics.collapsed.increment(1);
-                    // The clone takes the place of the service that was driven to readiness.
-                    let clone = self.inner.clone();
-                    let mut inner = std::mem::replace(&mut self.inner, clone);
-                    ResponseFuture::boxed(async move {
-                        landed(waiting).await;
-                        if let Some(response) = fresh(&shared, &key) {
-                            return Ok(response);
-                        }
-                        let future = inner.call(request);
-                        fetch(future, shared, key, route, true, Forwarded::Miss).await
-                    })
-                }
-            };
+            return self.get(request, route);
         }
         if is_unsafe(request.method()) {
+            let shared = self.shared.clone();
             let path = request.uri().path().to_owned();
             let future = self.inner.call(request);
             return ResponseFuture::boxed(async move {
                 let response = future.await?;
                 let status = response.status();
                 if status.is_success() || status.is_redirection() {
-                    let removed = shared
-                        .store
-                        .invalidate_entries_if(move |key, _| key.path() == path);
-                    if removed.is_ok() {
-                        shared.metrics.invalidated.increment(1);
+                    match shared.store.invalidate(&path).await {
+                        Ok(()) => shared.metrics.invalidated.increment(1),
+                        Err(error) => shared.store_failed(Operation::Invalidate, &error),
                     }
                 }
                 Ok(response.map(Body::new))
@@ -166,12 +100,100 @@ where
     }
 }
 
-/// The stored response of `key`, while fresh.
-fn fresh(shared: &Shared, key: &CacheKey) -> Option<Response<Body>> {
-    let now = Instant::now();
-    let stored = shared.store.get(key)?;
-    let remaining = stored.remaining(now)?;
-    Some(stored.response(now, remaining))
+impl<S: Clone> Cache<S> {
+    /// A `GET` of a cached route.
+    fn get<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        route: CacheRoute,
+    ) -> ResponseFuture<S::Future, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: 'static,
+        ReqBody: Send + 'static,
+        ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        let shared = self.shared.clone();
+        let Some(key) = key_of(&request, route, &shared.vary) else {
+            shared.metrics.bypass.increment(1);
+            let future = self.inner.call(request);
+            return ResponseFuture::boxed(async move {
+                let mut response = future.await?.map(Body::new);
+                Forwarded::Bypass.mark(response.headers_mut());
+                Ok(response)
+            });
+        };
+        let asked = if request.headers().contains_key(CACHE_CONTROL) {
+            Directives::of(request.headers())
+        } else {
+            Directives::default()
+        };
+        if asked.no_cache || asked.no_store {
+            shared.metrics.bypass.increment(1);
+            let keep = if asked.no_store {
+                Keep::Never
+            } else {
+                Keep::Regardless
+            };
+            let future = self.inner.call(request);
+            return ResponseFuture::boxed(fetch(
+                future,
+                shared,
+                key,
+                route,
+                keep,
+                Forwarded::Request,
+            ));
+        }
+        let mut lookup = shared.store.lookup(&key);
+        let keep = match lookup.take_ready().map(|found| shared.looked_up(found)) {
+            Some(Ok(hit)) => {
+                shared.metrics.hit.increment(1);
+                return ResponseFuture::ready(hit.into_response());
+            }
+            Some(Err(keep)) => keep,
+            None => {
+                // A networked store: the rest happens in the response future.
+                let mut inner = self.take_ready_inner();
+                return ResponseFuture::boxed(async move {
+                    let keep = match shared.looked_up(lookup.await) {
+                        Ok(hit) => {
+                            shared.metrics.hit.increment(1);
+                            return Ok(hit.into_response());
+                        }
+                        Err(keep) => keep,
+                    };
+                    match take_off(&shared, &key, keep) {
+                        Ok(flight) => {
+                            lead(inner.call(request), shared, key, route, keep, flight).await
+                        }
+                        Err(waiting) => {
+                            wait_then_fetch(inner, request, shared, key, route, waiting).await
+                        }
+                    }
+                });
+            }
+        };
+        match take_off(&shared, &key, keep) {
+            Ok(flight) => {
+                let future = self.inner.call(request);
+                ResponseFuture::boxed(lead(future, shared, key, route, keep, flight))
+            }
+            Err(waiting) => {
+                let inner = self.take_ready_inner();
+                ResponseFuture::boxed(wait_then_fetch(inner, request, shared, key, route, waiting))
+            }
+        }
+    }
+
+    /// The service that was driven to readiness, for a request sent on later; a clone takes its
+    /// place.
+    fn take_ready_inner(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -203,138 +225,4 @@ fn key_of<B>(
         }
     };
     Some(CacheKey::new(request, scope, vary))
-}
-
-/// Sends the request on and stores the response when it may.
-async fn fetch<F, ResBody, E>(
-    future: F,
-    shared: Arc<Shared>,
-    key: CacheKey,
-    route: CacheRoute,
-    may_store: bool,
-    not_stored: Forwarded,
-) -> Result<Response<Body>, E>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    let (mut parts, body) = future.await?.into_parts();
-    let body = Body::new(body);
-    let lifetime = may_store
-        .then(|| lifetime(&parts, route, key.is_private(), &shared.vary))
-        .flatten();
-    let Some(ttl) = lifetime else {
-        not_stored.mark(&mut parts.headers);
-        return Ok(Response::from_parts(parts, body));
-    };
-    match collect_limited(body, shared.max_body_bytes).await {
-        Collected::Whole(bytes) => {
-            let stored = Stored::new(parts.status, &parts.headers, bytes.clone(), ttl);
-            shared.store.insert(key, Arc::new(stored));
-            shared.metrics.stored.increment(1);
-            Forwarded::MissStored.mark(&mut parts.headers);
-            Ok(Response::from_parts(parts, Body::from(bytes)))
-        }
-        Collected::Partial(body) => {
-            not_stored.mark(&mut parts.headers);
-            Ok(Response::from_parts(parts, body))
-        }
-    }
-}
-
-/// How long the response may be kept, or `None` when it may not be stored.
-fn lifetime(
-    parts: &Parts,
-    route: CacheRoute,
-    private_key: bool,
-    vary: &[http::HeaderName],
-) -> Option<Duration> {
-    let headers = &parts.headers;
-    if parts.status != StatusCode::OK || headers.contains_key(SET_COOKIE) {
-        return None;
-    }
-    for value in headers.get_all(VARY) {
-        let keyed = value.to_str().ok()?.split(',').all(|name| {
-            let name = name.trim();
-            name != "*" && vary.iter().any(|v| v.as_str().eq_ignore_ascii_case(name))
-        });
-        if !keyed {
-            return None;
-        }
-    }
-    let said = Directives::of(headers);
-    if said.no_store || said.no_cache || (said.private && !private_key) {
-        return None;
-    }
-    let ttl = said.lifetime().map_or(route.ttl, |l| l.min(route.ttl));
-    (!ttl.is_zero()).then_some(ttl)
-}
-
-pin_project! {
-    /// The response future of [`Cache`].
-    pub struct ResponseFuture<F, E> {
-        #[pin]
-        kind: Kind<F, E>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, E> {
-        Passthrough { #[pin] future: F },
-        Ready { response: Option<Response<Body>> },
-        Boxed { future: BoxFuture<Result<Response<Body>, E>> },
-    }
-}
-
-impl<F, E> ResponseFuture<F, E> {
-    fn passthrough(future: F) -> Self {
-        Self {
-            kind: Kind::Passthrough { future },
-        }
-    }
-
-    fn ready(response: Response<Body>) -> Self {
-        Self {
-            kind: Kind::Ready {
-                response: Some(response),
-            },
-        }
-    }
-
-    fn boxed(future: impl Future<Output = Result<Response<Body>, E>> + Send + 'static) -> Self {
-        Self {
-            kind: Kind::Boxed {
-                future: Box::pin(future),
-            },
-        }
-    }
-}
-
-impl<F, E> std::fmt::Debug for ResponseFuture<F, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F, E>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Passthrough { future } => {
-                Poll::Ready(Ok(ready!(future.poll(cx))?.map(Body::new)))
-            }
-            KindProj::Ready { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("ResponseFuture polled after completion"))),
-            KindProj::Boxed { future } => future.as_mut().poll(cx),
-        }
-    }
 }

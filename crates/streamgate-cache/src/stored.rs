@@ -1,6 +1,7 @@
-//! A stored response and the `Cache-Status` (RFC 9211), `X-Cache` and `Age` headers.
+//! A stored response, a hit on it, and the `Cache-Status` (RFC 9211), `X-Cache` and `Age`
+//! headers.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -8,25 +9,26 @@ use http::{
     HeaderMap, HeaderName, HeaderValue, Response, StatusCode,
     header::{AGE, SET_COOKIE},
 };
-use tokio::time::Instant;
 
 /// `Cache-Status` (RFC 9211).
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 /// `X-Cache`: `HIT`, `MISS` or `BYPASS`, for tools that read it.
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
-/// A response kept by the cache.
-#[derive(Debug)]
-pub(crate) struct Stored {
+/// A response as a [`CacheStore`](crate::CacheStore) keeps it: status, headers and body.
+///
+/// Never holds `Set-Cookie`, nor the cache's own `Cache-Status` and `X-Cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
-    stored_at: Instant,
-    ttl: Duration,
 }
 
-impl Stored {
-    pub(crate) fn new(status: StatusCode, headers: &HeaderMap, body: Bytes, ttl: Duration) -> Self {
+impl CachedResponse {
+    /// The response to keep, without `Set-Cookie`, `Cache-Status` and `X-Cache`.
+    #[must_use]
+    pub fn new(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Self {
         let mut headers = headers.clone();
         headers.remove(SET_COOKIE);
         headers.remove(CACHE_STATUS);
@@ -35,29 +37,80 @@ impl Stored {
             status,
             headers,
             body,
-            stored_at: Instant::now(),
-            ttl,
         }
     }
 
-    /// How long it stays fresh from `now`; `None` once stale.
-    pub(crate) fn remaining(&self, now: Instant) -> Option<Duration> {
-        self.ttl
-            .checked_sub(now.saturating_duration_since(self.stored_at))
-            .filter(|left| !left.is_zero())
+    /// The status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
-    /// The response served from it, `remaining` before it goes stale.
-    pub(crate) fn response(&self, now: Instant, remaining: Duration) -> Response<Body> {
-        let mut response = Response::new(Body::from(self.body.clone()));
-        *response.status_mut() = self.status;
+    /// The headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+/// A fresh response found by a [`CacheStore`](crate::CacheStore): the response, how long ago it
+/// was stored and how long it stays fresh.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    response: Arc<CachedResponse>,
+    age: Duration,
+    remaining: Duration,
+}
+
+impl Hit {
+    /// `response`, stored `age` ago, fresh for `remaining` more.
+    #[must_use]
+    pub fn new(response: Arc<CachedResponse>, age: Duration, remaining: Duration) -> Self {
+        Self {
+            response,
+            age,
+            remaining,
+        }
+    }
+
+    /// The stored response.
+    #[must_use]
+    pub fn response(&self) -> &CachedResponse {
+        &self.response
+    }
+
+    /// How long ago it was stored (the `Age` header, in whole seconds).
+    #[must_use]
+    pub fn age(&self) -> Duration {
+        self.age
+    }
+
+    /// How long it stays fresh (`ttl` of `Cache-Status`, in whole seconds).
+    #[must_use]
+    pub fn remaining(&self) -> Duration {
+        self.remaining
+    }
+
+    /// The response served from it, with `Age`, `Cache-Status` and `X-Cache`.
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let stored = &*self.response;
+        let mut response = Response::new(Body::from(stored.body.clone()));
+        *response.status_mut() = stored.status;
         let headers = response.headers_mut();
-        headers.clone_from(&self.headers);
-        let age = now.saturating_duration_since(self.stored_at).as_secs();
-        headers.insert(AGE, HeaderValue::from(age));
+        headers.clone_from(&stored.headers);
+        headers.insert(AGE, HeaderValue::from(self.age.as_secs()));
         headers.insert(
             CACHE_STATUS,
-            header_value(&format!("streamgate; hit; ttl={}", remaining.as_secs())),
+            header_value(&format!(
+                "streamgate; hit; ttl={}",
+                self.remaining.as_secs()
+            )),
         );
         headers.insert(X_CACHE, HeaderValue::from_static("HIT"));
         response

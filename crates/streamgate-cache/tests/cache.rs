@@ -9,19 +9,20 @@ use std::{
     time::Duration,
 };
 
+mod common;
+
 use axum::{
     Router,
-    body::{Body, to_bytes},
-    extract::{Path, Request},
+    extract::Path,
     http::{HeaderMap, HeaderValue, StatusCode},
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
+    middleware,
+    response::IntoResponse,
     routing::get,
 };
+use common::{Answer, header, test_identity};
 use streamgate_cache::{CacheLayer, CacheRoute};
-use streamgate_core::{MetricsHandle, SecurityContext};
+use streamgate_core::MetricsHandle;
 use streamgate_metrics::MetricsRecorder;
-use tower::ServiceExt;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -30,19 +31,6 @@ struct App {
     router: Router,
     calls: Arc<AtomicU32>,
     recorder: MetricsRecorder,
-}
-
-/// Stands in for the security layer: `x-user` becomes the request's security context.
-async fn test_identity(mut request: Request, next: Next) -> Response {
-    if let Some(user) = request
-        .headers()
-        .get("x-user")
-        .and_then(|v| v.to_str().ok())
-    {
-        let context = SecurityContext::builder(user).build();
-        request.extensions_mut().insert(context);
-    }
-    next.run(request).await
 }
 
 fn app(layer: impl FnOnce(MetricsHandle) -> CacheLayer) -> App {
@@ -134,32 +122,9 @@ fn default_layer(metrics: MetricsHandle) -> CacheLayer {
         .build()
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
 impl App {
     async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        common::send(&self.router, method, path, headers).await
     }
 
     async fn get(&self, path: &str) -> Answer {
@@ -169,10 +134,6 @@ impl App {
     fn calls(&self) -> u32 {
         self.calls.load(Ordering::SeqCst)
     }
-}
-
-fn header<'a>(answer: &'a Answer, name: &str) -> &'a str {
-    answer.headers.get(name).map_or("", |v| v.to_str().unwrap())
 }
 
 #[tokio::test(start_paused = true)]

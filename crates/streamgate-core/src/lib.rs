@@ -11,6 +11,9 @@
 //! - [`request_id_layer`]: `x-request-id` set and propagated.
 //! - [`MetricsHandle`]: where a layer registers its own metrics (a given recorder or the global one).
 //! - [`AuditReason`]: the short reason a layer leaves on its response for the audit layer.
+//! - [`LogLimiter`]: at most one log line per interval for a failure that repeats on every request.
+//! - [`store`]: the error and the future of a layer's store (rate-limit buckets, cached responses).
+//! - `redis` (feature `redis`): the connection the shared Redis stores use.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -35,11 +38,15 @@
 pub mod audit_reason;
 pub mod client_ip;
 pub mod eth_address;
+pub mod log_limit;
 pub mod metrics_handle;
 pub mod problem;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod request_id;
 pub mod route;
 pub mod security_context;
+pub mod store;
 
 #[doc(inline)]
 pub use audit_reason::AuditReason;
@@ -50,6 +57,8 @@ pub use client_ip::{
 };
 #[doc(inline)]
 pub use eth_address::{EthAddress, EthAddressError};
+#[doc(inline)]
+pub use log_limit::LogLimiter;
 #[doc(inline)]
 pub use metrics_handle::MetricsHandle;
 #[doc(inline)]

@@ -106,8 +106,8 @@ pub(crate) struct Shared {
     pub(crate) store_errors_rejected: Counter,
     /// Charges for outcome-based policies the store failed to make after the response.
     pub(crate) store_errors_unrecorded: Counter,
-    pub(crate) store_error_log: crate::log_limit::LogLimiter,
-    pub(crate) shadow_log: crate::log_limit::LogLimiter,
+    pub(crate) store_error_log: streamgate_core::LogLimiter,
+    pub(crate) shadow_log: streamgate_core::LogLimiter,
 }
 
 impl Drop for Shared {
@@ -506,8 +506,8 @@ impl RateLimitLayerBuilder {
                 store_errors_allowed: store_error("allowed"),
                 store_errors_rejected: store_error("rejected"),
                 store_errors_unrecorded: store_error("unrecorded"),
-                store_error_log: crate::log_limit::LogLimiter::new(Duration::from_secs(1)),
-                shadow_log: crate::log_limit::LogLimiter::new(Duration::from_secs(1)),
+                store_error_log: streamgate_core::LogLimiter::new(Duration::from_secs(1)),
+                shadow_log: streamgate_core::LogLimiter::new(Duration::from_secs(1)),
                 policies,
             }),
         })

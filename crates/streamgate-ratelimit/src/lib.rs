@@ -76,7 +76,6 @@ mod header_value;
 mod key;
 mod layer;
 mod limiter;
-mod log_limit;
 mod policy;
 mod quota;
 mod response;

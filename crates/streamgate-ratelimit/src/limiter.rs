@@ -9,11 +9,11 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use metrics::Counter;
-use streamgate_core::MetricsHandle;
+use streamgate_core::{LogLimiter, MetricsHandle};
 
 use crate::{
     Check, Decision, FailMode, Gcra, MemoryStore, PolicyId, Quota, RateLimitConfigError,
-    RateLimitKey, RateLimitStore, StoreError, log_limit::LogLimiter,
+    RateLimitKey, RateLimitStore, StoreError,
 };
 
 const REQUESTS: &str = "streamgate_ratelimit_requests_total";

@@ -30,19 +30,21 @@ mod table;
 use std::{
     collections::HashMap,
     fmt,
-    future::Future,
-    pin::Pin,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU32, Ordering},
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
 use smallvec::SmallVec;
 
 use crate::{Gcra, RateLimitKey};
+
+/// A store could not decide (a shared store unreachable or too slow). The layer then fails
+/// open or closed as configured, and counts it.
+#[doc(inline)]
+pub use streamgate_core::store::StoreError;
 
 #[cfg(feature = "redis")]
 #[doc(inline)]
@@ -107,7 +109,8 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The future [`RateLimitStore::health`] returns.
-pub type HealthFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+pub type HealthFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// The policies registered with a store: their names, unique within the store.
 #[derive(Debug, Default)]
@@ -311,118 +314,8 @@ impl Decision {
     }
 }
 
-/// A store could not decide (a shared store unreachable or too slow).
-///
-/// The layer then fails open or closed as configured, and counts it.
-#[derive(Debug)]
-pub struct StoreError {
-    message: Box<str>,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl StoreError {
-    /// An error with a message (never a key or a secret).
-    #[must_use]
-    pub fn new(message: impl Into<Box<str>>) -> Self {
-        Self {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// An error caused by `source`.
-    #[must_use]
-    pub fn with_source(
-        message: impl Into<Box<str>>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|source| source as &(dyn std::error::Error + 'static))
-    }
-}
-
 /// The result of a store call.
 pub type StoreResult = Result<Decisions, StoreError>;
 
 /// The future a store returns: ready at once (in-memory) or boxed (networked).
-pub struct StoreFuture {
-    state: FutureState,
-}
-
-enum FutureState {
-    Ready(Option<StoreResult>),
-    Pending(Pin<Box<dyn Future<Output = StoreResult> + Send>>),
-}
-
-impl fmt::Debug for StoreFuture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            FutureState::Ready(_) => "ready",
-            FutureState::Pending(_) => "pending",
-        };
-        f.debug_struct("StoreFuture")
-            .field("state", &state)
-            .finish()
-    }
-}
-
-impl StoreFuture {
-    /// An answer known now.
-    #[must_use]
-    pub fn ready(result: StoreResult) -> Self {
-        Self {
-            state: FutureState::Ready(Some(result)),
-        }
-    }
-
-    /// An answer that comes later.
-    #[must_use]
-    pub fn boxed(future: impl Future<Output = StoreResult> + Send + 'static) -> Self {
-        Self {
-            state: FutureState::Pending(Box::pin(future)),
-        }
-    }
-
-    /// Takes the answer if it is known without waiting.
-    pub fn take_ready(&mut self) -> Option<StoreResult> {
-        match &mut self.state {
-            FutureState::Ready(result) => result.take(),
-            FutureState::Pending(_) => None,
-        }
-    }
-}
-
-impl Future for StoreFuture {
-    type Output = StoreResult;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StoreResult> {
-        match &mut self.get_mut().state {
-            FutureState::Ready(result) => {
-                Poll::Ready(result.take().unwrap_or_else(|| {
-                    Err(StoreError::new("store future polled after completion"))
-                }))
-            }
-            FutureState::Pending(future) => future.as_mut().poll(cx),
-        }
-    }
-}
+pub type StoreFuture = streamgate_core::store::StoreFuture<Decisions>;

@@ -19,27 +19,19 @@
 //!
 //! See [`RedisStore`] for how it decides and what it does when Redis fails.
 
-use std::{
-    fmt,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{fmt, sync::Arc, time::Duration};
 
 use metrics::Counter;
-use redis::{AsyncConnectionConfig, Client, Script, aio::MultiplexedConnection};
-use streamgate_core::MetricsHandle;
+use redis::Script;
+use streamgate_core::{LogLimiter, MetricsHandle, redis::RedisConnection};
 
 use super::{
     Check, CheckMode, Decision, Decisions, MemoryStore, PolicyId, PolicyNames, RateLimitStore,
     StoreError, StoreFuture, StoreResult,
 };
-use crate::{Quota, log_limit::LogLimiter};
+use crate::Quota;
 
 const STORE_ERRORS: &str = "streamgate_ratelimit_store_errors_total";
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Builds a [`RedisStore`].
 #[derive(Debug, Clone)]
@@ -82,26 +74,18 @@ impl RedisStoreBuilder {
     /// # Errors
     /// When the URL is not a Redis URL.
     pub fn build(self) -> Result<RedisStore, StoreError> {
-        let client = Client::open(self.url.as_str())
-            .map_err(|error| StoreError::with_source("invalid Redis URL", error))?;
+        let connection = RedisConnection::open(&self.url, self.timeout)?;
         self.metrics.describe_counter(
             STORE_ERRORS,
             "Rate-limit store failures, by what was done (allowed, rejected, fallback).",
         );
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
-                config: AsyncConnectionConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout),
-                connection: Mutex::new(None),
+                connection,
                 script: Script::new(include_str!("gcra.lua")),
                 prefix: self.prefix,
-                timeout: self.timeout,
                 fallback: self.fallback,
                 names: PolicyNames::default(),
-                epoch: Instant::now(),
-                retry_at_ms: AtomicU64::new(0),
                 log_limit: LogLimiter::new(Duration::from_secs(1)),
                 fallback_decisions: self
                     .metrics
@@ -112,16 +96,11 @@ impl RedisStoreBuilder {
 }
 
 struct Inner {
-    client: Client,
-    config: AsyncConnectionConfig,
-    connection: Mutex<Option<MultiplexedConnection>>,
+    connection: RedisConnection,
     script: Script,
     prefix: String,
-    timeout: Duration,
     fallback: Option<MemoryStore>,
     names: PolicyNames,
-    epoch: Instant,
-    retry_at_ms: AtomicU64,
     log_limit: LogLimiter,
     fallback_decisions: Counter,
 }
@@ -162,7 +141,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.inner.prefix)
-            .field("timeout", &self.inner.timeout)
+            .field("timeout", &self.inner.connection.timeout())
             .field("fallback", &self.inner.fallback.is_some())
             .finish_non_exhaustive()
     }
@@ -185,20 +164,7 @@ impl RedisStore {
     /// # Errors
     /// When the server cannot be reached or does not answer in time.
     pub async fn health(&self) -> Result<(), StoreError> {
-        let inner = self.inner.clone();
-        let ping = async move {
-            let mut connection = inner.connection().await?;
-            let answer: redis::RedisResult<String> =
-                redis::cmd("PING").query_async(&mut connection).await;
-            inner.settle(answer)
-        };
-        match tokio::time::timeout(self.inner.timeout, ping).await {
-            Ok(result) => result.map(|_| ()),
-            Err(_) => {
-                self.inner.drop_connection();
-                Err(StoreError::new("Redis did not answer within the timeout"))
-            }
-        }
+        self.inner.connection.ping().await
     }
 
     fn call(&self, mode: &'static str, checks: &[Check]) -> StoreFuture {
@@ -209,14 +175,10 @@ impl RedisStore {
         };
         let checks: Vec<Check> = checks.to_vec();
         StoreFuture::boxed(async move {
-            let run = inner.run(mode, &keys, &checks);
-            let result = match tokio::time::timeout(inner.timeout, run).await {
-                Ok(result) => result,
-                Err(_) => {
-                    inner.drop_connection();
-                    Err(StoreError::new("Redis did not answer within the timeout"))
-                }
-            };
+            let result = inner
+                .connection
+                .bounded(inner.run(mode, &keys, &checks))
+                .await;
             match (result, &inner.fallback) {
                 (Ok(decisions), _) => Ok(decisions),
                 (Err(error), Some(fallback)) => {
@@ -241,10 +203,6 @@ impl RedisStore {
 }
 
 impl Inner {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// Logs at most once a second.
     fn log(&self, error: &StoreError, action: &str) {
         if self.log_limit.allow() {
@@ -264,59 +222,8 @@ impl Inner {
             .collect()
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
-        if let Some(connection) = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
-            return Ok(connection);
-        }
-        if self.now_ms() < self.retry_at_ms.load(Ordering::Relaxed) {
-            return Err(StoreError::new(
-                "Redis unreachable; waiting before reconnecting",
-            ));
-        }
-        self.retry_at_ms.store(
-            self.now_ms() + RECONNECT_BACKOFF.as_millis() as u64,
-            Ordering::Relaxed,
-        );
-        let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-            .map_err(|error| StoreError::with_source("cannot connect to Redis", error))?;
-        *self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
-        Ok(connection)
-    }
-
-    fn drop_connection(&self) {
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-    }
-
-    /// Keeps the connection on success or a script error; drops it when it broke.
-    fn settle<T>(&self, result: redis::RedisResult<T>) -> Result<T, StoreError> {
-        result.map_err(|error| {
-            if error.is_io_error()
-                || error.is_connection_dropped()
-                || error.is_connection_refusal()
-                || error.is_timeout()
-            {
-                self.drop_connection();
-            }
-            StoreError::with_source("Redis call failed", error)
-        })
-    }
-
     async fn run(&self, mode: &str, keys: &[String], checks: &[Check]) -> StoreResult {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection.get().await?;
         let mut invocation = self.script.prepare_invoke();
         invocation.arg(mode);
         for (key, check) in keys.iter().zip(checks) {
@@ -328,7 +235,9 @@ impl Inner {
                 .arg(check.cost())
                 .arg(u8::from(check.mode() == CheckMode::Peek));
         }
-        let values: Vec<i64> = self.settle(invocation.invoke_async(&mut connection).await)?;
+        let values: Vec<i64> = self
+            .connection
+            .settle(invocation.invoke_async(&mut connection).await)?;
         if values.len() != checks.len() * 4 {
             return Err(StoreError::new(
                 "unexpected answer from the rate-limit script",

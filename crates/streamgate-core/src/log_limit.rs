@@ -1,21 +1,36 @@
 //! At most one log line per interval for a repeating failure (a store outage must not flood
 //! the logs with one line per request).
+//!
+//! ```
+//! use std::time::Duration;
+//! use streamgate_core::LogLimiter;
+//!
+//! let limiter = LogLimiter::new(Duration::from_secs(1));
+//! for _ in 0..1000 {
+//!     if limiter.allow() {
+//!         // tracing::warn!(...) runs once in this loop.
+//!     }
+//! }
+//! assert!(!limiter.allow());
+//! ```
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
-/// Lets one caller through per interval.
+/// Lets one caller through per interval; shared by the threads that log the same failure.
 #[derive(Debug)]
-pub(crate) struct LogLimiter {
+pub struct LogLimiter {
     epoch: Instant,
     interval_ms: u64,
     next_ms: AtomicU64,
 }
 
 impl LogLimiter {
-    pub(crate) fn new(interval: Duration) -> Self {
+    /// One caller per `interval`, the first at once.
+    #[must_use]
+    pub fn new(interval: Duration) -> Self {
         Self {
             epoch: Instant::now(),
             interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
@@ -24,7 +39,8 @@ impl LogLimiter {
     }
 
     /// Whether this caller may log now.
-    pub(crate) fn allow(&self) -> bool {
+    #[must_use]
+    pub fn allow(&self) -> bool {
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         let next = self.next_ms.load(Ordering::Relaxed);
         now >= next

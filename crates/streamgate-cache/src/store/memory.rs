@@ -1,0 +1,91 @@
+//! The in-process store: moka, bounded by entries, freshness on tokio's clock.
+
+use std::{sync::Arc, time::Duration};
+
+use moka::sync::Cache;
+use tokio::time::Instant;
+
+use super::{CacheStore, Generation, Lookup, StoreError, StoreFuture};
+use crate::{CacheKey, CachedResponse, Hit};
+
+/// The default [`CacheStore`]: this process's memory (moka), at most a given number of entries.
+///
+/// Freshness is checked on tokio's clock on every lookup, so tests move it with paused time;
+/// moka gives memory back at the longest TTL. Answers at once: a hit costs no allocation of its
+/// own. Keeps no generations: a response fetched before an invalidation can be stored after it.
+/// Cheap to clone; clones share the entries.
+#[derive(Debug, Clone)]
+pub struct MemoryCacheStore {
+    entries: Cache<CacheKey, Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    response: Arc<CachedResponse>,
+    stored_at: Instant,
+    ttl: Duration,
+}
+
+impl MemoryCacheStore {
+    /// At most `max_entries` (the least useful go first), each kept in memory at most
+    /// `longest_ttl` (at least a second); the layer's longest route TTL is the right value.
+    #[must_use]
+    pub fn new(max_entries: u64, longest_ttl: Duration) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(max_entries)
+                // Memory is given back at the longest TTL; freshness is our own check.
+                .time_to_live(longest_ttl.max(Duration::from_secs(1)))
+                .support_invalidation_closures()
+                .build(),
+        }
+    }
+}
+
+impl CacheStore for MemoryCacheStore {
+    fn lookup(&self, key: &CacheKey) -> StoreFuture<Lookup> {
+        let now = Instant::now();
+        let hit = self.entries.get(key).and_then(|entry| {
+            let age = now.saturating_duration_since(entry.stored_at);
+            let remaining = entry.ttl.checked_sub(age).filter(|left| !left.is_zero())?;
+            Some(Hit::new(entry.response, age, remaining))
+        });
+        StoreFuture::ready(Ok(match hit {
+            Some(hit) => Lookup::Hit(hit),
+            None => Lookup::Miss(Generation::default()),
+        }))
+    }
+
+    fn store(
+        &self,
+        key: CacheKey,
+        response: Arc<CachedResponse>,
+        ttl: Duration,
+        _seen: Option<Generation>,
+    ) -> StoreFuture<bool> {
+        let entry = Entry {
+            response,
+            stored_at: Instant::now(),
+            ttl,
+        };
+        self.entries.insert(key, entry);
+        StoreFuture::ready(Ok(true))
+    }
+
+    fn invalidate(&self, path: &str) -> StoreFuture<()> {
+        let path: Box<str> = path.into();
+        let removed = self
+            .entries
+            .invalidate_entries_if(move |key, _| key.path() == &*path);
+        StoreFuture::ready(
+            removed
+                .map(|_| ())
+                .map_err(|error| StoreError::with_source("cannot invalidate", error)),
+        )
+    }
+
+    fn entry_count(&self) -> Option<u64> {
+        self.entries.run_pending_tasks();
+        Some(self.entries.entry_count())
+    }
+}
