@@ -68,6 +68,9 @@ pub struct Stack {
     authorize: Option<streamgate_security::AuthorizeLayer>,
     #[cfg(feature = "cache")]
     cache: Option<streamgate_cache::CacheLayer>,
+    /// `optimization.cache.warm`: the paths [`Stack::spawn_cache_warming`] requests.
+    #[cfg(feature = "cache")]
+    cache_warm: streamgate_cache::CacheWarmConfig,
     #[cfg(feature = "metrics")]
     recorder: MetricsRecorder,
     #[cfg(feature = "metrics")]
@@ -140,6 +143,8 @@ impl Stack {
             authorize: None,
             #[cfg(feature = "cache")]
             cache: None,
+            #[cfg(feature = "cache")]
+            cache_warm: streamgate_cache::CacheWarmConfig::default(),
             #[cfg(feature = "metrics")]
             recorder: MetricsRecorder::new(),
             #[cfg(feature = "metrics")]
@@ -200,6 +205,7 @@ impl Stack {
                     .map_err(|e| ConfigError::new("config", format!("optimization.cache: {e}")))?
                     .build();
                 stack.cache = Some(layer);
+                stack.cache_warm = cache.warm.clone();
             }
             stack
         };
@@ -510,6 +516,33 @@ impl Stack {
         // `admin` has axum's default fallback, so `merge` keeps the fallback of `other`: the
         // user's, with every layer.
         admin.merge(self.layered(router))
+    }
+
+    /// The cache warmer `optimization.cache.warm` describes, over `app` (the router
+    /// [`apply`](Self::apply) returned, with its state): `warm().await` fills the cache on
+    /// demand. `None` without a cache or without paths to warm.
+    ///
+    /// Warming requests go through every layer, as a client's would, without credentials and
+    /// without a client address: rate limits count them under the one key of unknown clients.
+    #[cfg(feature = "cache")]
+    pub fn cache_warmer(&self, app: Router) -> Option<streamgate_cache::CacheWarmer<Router>> {
+        if self.cache.is_none() || self.cache_warm.paths.is_empty() {
+            return None;
+        }
+        Some(streamgate_cache::CacheWarmer::with_metrics(
+            app,
+            self.cache_warm.paths.iter().cloned(),
+            &self.layer_metrics(),
+        ))
+    }
+
+    /// Starts warming the cache (see [`cache_warmer`](Self::cache_warmer)): now, then every
+    /// `optimization.cache.warm.interval` (hourly by default), until the task is aborted.
+    /// Call it inside the runtime, after [`apply`](Self::apply).
+    #[cfg(feature = "cache")]
+    pub fn spawn_cache_warming(&self, app: Router) -> Option<tokio::task::JoinHandle<()>> {
+        let warmer = self.cache_warmer(app)?;
+        Some(warmer.spawn(self.cache_warm.interval))
     }
 
     /// Adds a check to the readiness probe `/health/ready` (a database the service needs, say):

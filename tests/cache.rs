@@ -202,3 +202,49 @@ fn cache_redis_config_errors_are_located() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn configured_paths_are_warmed_through_every_layer() {
+    // CONFIG's route table: /catalog needs a permission, /products is not listed (open).
+    let yaml = format!(
+        "optimization:\n  cache:\n    routes:\n      /products: {{shared: true}}\n      \
+         /catalog: {{shared: true}}\n    warm:\n      paths: [/products, /catalog]\n{}",
+        &CONFIG[CONFIG.find("security:").unwrap()..]
+    );
+    let config = Config::from_yaml_str("warm.yaml", &yaml).unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = calls.clone();
+    let app = stack.apply(
+        Router::new()
+            .route(
+                "/products",
+                get(move || {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async { "every product" }
+                }),
+            )
+            .route("/catalog", get(|| async { "for viewers" })),
+    );
+    let report = stack.cache_warmer(app.clone()).unwrap().warm().await;
+    assert_eq!(report.stored(), 1, "{report:?}");
+    // The route table refuses an anonymous warming request as it would a client.
+    assert_eq!(
+        report.paths[1].1,
+        streamgate::cache::WarmOutcome::NotStored(http::StatusCode::UNAUTHORIZED)
+    );
+
+    let served = Served::start(app).await;
+    let first = get_as(&served, "/products", None).await;
+    assert_eq!(
+        (x_cache(&first), first.body.as_str()),
+        ("HIT", "every product")
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let metrics = served.get("/metrics").await.body;
+    assert!(
+        metrics.contains(r#"streamgate_cache_warmed_total{outcome="stored"} 1"#),
+        "{metrics}"
+    );
+    assert!(Stack::new("shop").cache_warmer(Router::new()).is_none());
+}

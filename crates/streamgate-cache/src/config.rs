@@ -46,6 +46,36 @@ pub struct CacheConfig {
     /// section is refused with the key and the feature to turn on.
     #[cfg_attr(not(feature = "redis"), serde(deserialize_with = "redis_compiled_out"))]
     pub redis: Option<CacheRedisConfig>,
+    /// Paths requested on start and on a schedule to fill the cache (the seed's warming);
+    /// see [`CacheWarmer`](crate::CacheWarmer).
+    pub warm: CacheWarmConfig,
+}
+
+/// `optimization.cache.warm`: what [`CacheWarmer`](crate::CacheWarmer) requests, and how often.
+///
+/// ```yaml
+/// warm:
+///   paths: ["/catalog", "/files/popular?limit=20"]
+///   interval: 1h        # the seed's schedule; also once on start
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct CacheWarmConfig {
+    /// Paths (with their query) to request; none by default, and then nothing is warmed.
+    pub paths: Vec<String>,
+    /// How often they are requested again (default 1h); at least a second.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for CacheWarmConfig {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            interval: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// `optimization.cache.redis`: the shared store ([`RedisCacheStore`](crate::store), feature
@@ -104,6 +134,7 @@ impl Default for CacheConfig {
             vary: vec!["accept".to_owned(), "accept-encoding".to_owned()],
             routes: BTreeMap::new(),
             redis: None,
+            warm: CacheWarmConfig::default(),
         }
     }
 }
@@ -143,8 +174,21 @@ impl CacheConfig {
     ///
     /// # Errors
     /// A `vary` entry that is not a header name, a zero TTL, a `redis` URL that is not a Redis
-    /// URL or, in a build without the `redis` feature, a `redis` section.
+    /// URL or, in a build without the `redis` feature, a `redis` section; a warming path that
+    /// does not start with `/` or an interval under a second.
     pub fn builder(&self, metrics: MetricsHandle) -> Result<CacheLayerBuilder, CacheConfigError> {
+        if let Some(path) =
+            self.warm.paths.iter().find(|path| {
+                !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err()
+            })
+        {
+            return Err(CacheConfigError(format!(
+                "warm.paths: `{path}` is not a path (it must start with `/`)"
+            )));
+        }
+        if !self.warm.paths.is_empty() && self.warm.interval < Duration::from_secs(1) {
+            return Err(CacheConfigError("warm.interval: at least 1s".to_owned()));
+        }
         let vary = self
             .vary
             .iter()

@@ -163,7 +163,7 @@ where
             };
             if kept {
                 shared.metrics.stored.increment(1);
-                Forwarded::MissStored.mark(&mut parts.headers);
+                not_stored.stored().mark(&mut parts.headers);
             } else {
                 not_stored.mark(&mut parts.headers);
             }

@@ -52,8 +52,8 @@ impl CacheRoute {
 ///   it with paused time; on Redis by the entry's remaining TTL there. Hits carry `Age`,
 ///   `Cache-Status: streamgate; hit; ttl=N` (RFC 9211) and `X-Cache: HIT`; misses
 ///   `Cache-Status: streamgate; fwd=uri-miss` (`; stored` when kept). A request with
-///   `Cache-Control: no-cache` is sent on and its response stored; `no-store` is sent on and
-///   nothing is stored.
+///   `Cache-Control: no-cache` is sent on and its response stored (`fwd=request; stored`);
+///   `no-store` is sent on and nothing is stored (`fwd=request`).
 /// - **Single flight:** while one request of a key is sent on, the others of that key wait for
 ///   its answer and are served from the cache (or, if it was not stored, sent on themselves).
 ///   Flights are per process: replicas sharing a Redis store each send their own first miss on.

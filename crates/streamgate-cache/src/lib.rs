@@ -8,7 +8,9 @@
 //! Responses say what happened in RFC 9211's `Cache-Status` (and `X-Cache`), hits carry `Age`.
 //! [`CacheConfig`] is `optimization.cache` in the YAML file. Metrics:
 //! `streamgate_cache_lookups_total{result}`, `streamgate_cache_stores_total`,
-//! `streamgate_cache_invalidations_total`, `streamgate_cache_store_errors_total{operation}`.
+//! `streamgate_cache_invalidations_total`, `streamgate_cache_store_errors_total{operation}`,
+//! `streamgate_cache_warmed_total{outcome}`. [`CacheWarmer`] fills the cache on start, on a
+//! schedule and on demand (the seed's warming).
 //!
 //! # Stores
 //!
@@ -55,8 +57,9 @@ mod metrics;
 mod service;
 pub mod store;
 mod stored;
+mod warm;
 
-pub use config::{CacheConfig, CacheConfigError, CacheRouteConfig};
+pub use config::{CacheConfig, CacheConfigError, CacheRouteConfig, CacheWarmConfig};
 pub use future::ResponseFuture;
 pub use key::CacheKey;
 pub use layer::{CacheLayer, CacheLayerBuilder, CacheRoute};
@@ -67,3 +70,4 @@ pub use store::{CacheStore, Generation, Lookup, MemoryCacheStore, StoreError, St
 #[doc(inline)]
 pub use store::{RedisCacheStore, RedisCacheStoreBuilder};
 pub use stored::{CACHE_STATUS, CachedResponse, Hit, X_CACHE};
+pub use warm::{CacheWarmer, WARMER_USER_AGENT, WarmOutcome, WarmReport};

@@ -127,17 +127,29 @@ pub(crate) enum Forwarded {
     /// The request asked not to be served from the cache (`Cache-Control: no-cache` or
     /// `no-store`).
     Request,
+    /// The request asked not to be served from the cache (`no-cache`); the response was
+    /// stored.
+    RequestStored,
     /// The request could not be keyed safely (credentials without a security context).
     Bypass,
 }
 
 impl Forwarded {
+    /// What happened when the response was stored after all.
+    pub(crate) fn stored(self) -> Self {
+        match self {
+            Forwarded::Request | Forwarded::RequestStored => Forwarded::RequestStored,
+            Forwarded::MissStored | Forwarded::Miss | Forwarded::Bypass => Forwarded::MissStored,
+        }
+    }
+
     /// Marks `headers` with what happened.
     pub(crate) fn mark(self, headers: &mut HeaderMap) {
         let (status, x_cache) = match self {
             Forwarded::MissStored => ("streamgate; fwd=uri-miss; stored", "MISS"),
             Forwarded::Miss => ("streamgate; fwd=uri-miss", "MISS"),
             Forwarded::Request => ("streamgate; fwd=request", "MISS"),
+            Forwarded::RequestStored => ("streamgate; fwd=request; stored", "MISS"),
             Forwarded::Bypass => ("streamgate; fwd=bypass", "BYPASS"),
         };
         headers.insert(CACHE_STATUS, HeaderValue::from_static(status));

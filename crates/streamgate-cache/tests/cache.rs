@@ -280,7 +280,7 @@ async fn request_directives_skip_the_stored_answer() {
     assert_eq!(refreshed.body, "item 1 for anonymous, call 2");
     assert_eq!(
         header(&refreshed, "cache-status"),
-        "streamgate; fwd=uri-miss; stored"
+        "streamgate; fwd=request; stored"
     );
     assert_eq!(
         app.get("/items/1").await.body,
