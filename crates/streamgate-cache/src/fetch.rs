@@ -163,6 +163,7 @@ where
             };
             if kept {
                 shared.metrics.stored.increment(1);
+                shared.metrics.count_entries(&*shared.store);
                 not_stored.stored().mark(&mut parts.headers);
             } else {
                 not_stored.mark(&mut parts.headers);

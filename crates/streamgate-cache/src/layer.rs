@@ -166,9 +166,10 @@ impl CacheLayerBuilder {
     pub fn build(self) -> CacheLayer {
         let store = self.store.unwrap_or_else(|| {
             let longest = self.routes.values().map(|r| r.ttl).max();
-            Arc::new(MemoryCacheStore::new(
+            Arc::new(MemoryCacheStore::with_metrics(
                 self.max_entries,
                 longest.unwrap_or_default(),
+                &self.metrics,
             ))
         });
         CacheLayer {

@@ -9,7 +9,8 @@
 //! [`CacheConfig`] is `optimization.cache` in the YAML file. Metrics:
 //! `streamgate_cache_lookups_total{result}`, `streamgate_cache_stores_total`,
 //! `streamgate_cache_invalidations_total`, `streamgate_cache_store_errors_total{operation}`,
-//! `streamgate_cache_warmed_total{outcome}`. [`CacheWarmer`] fills the cache on start, on a
+//! `streamgate_cache_warmed_total{outcome}`, and for the in-memory store
+//! `streamgate_cache_entries` and `streamgate_cache_evictions_total`. [`CacheWarmer`] fills the cache on start, on a
 //! schedule and on demand (the seed's warming).
 //!
 //! # Stores

@@ -1,6 +1,6 @@
 //! The cache's metrics, held as handles.
 
-use metrics::Counter;
+use metrics::{Counter, Gauge};
 use streamgate_core::MetricsHandle;
 
 /// `streamgate_cache_lookups_total{result}`: hit, miss, collapsed, bypass.
@@ -9,6 +9,10 @@ pub(crate) const LOOKUPS: &str = "streamgate_cache_lookups_total";
 pub(crate) const STORES: &str = "streamgate_cache_stores_total";
 /// `streamgate_cache_invalidations_total`.
 pub(crate) const INVALIDATIONS: &str = "streamgate_cache_invalidations_total";
+/// `streamgate_cache_evictions_total`: entries the in-memory store evicted to make room.
+pub(crate) const EVICTIONS: &str = "streamgate_cache_evictions_total";
+/// `streamgate_cache_entries`: entries held, when the store can say (in memory).
+pub(crate) const ENTRIES: &str = "streamgate_cache_entries";
 /// `streamgate_cache_store_errors_total{operation}`: lookup, store, invalidate.
 pub(crate) const STORE_ERRORS: &str = "streamgate_cache_store_errors_total";
 
@@ -38,6 +42,7 @@ pub(crate) struct CacheMetrics {
     pub(crate) bypass: Counter,
     pub(crate) stored: Counter,
     pub(crate) invalidated: Counter,
+    entries: Gauge,
     store_errors: [Counter; 3],
 }
 
@@ -50,6 +55,10 @@ impl CacheMetrics {
              (not keyable, or the request refused cached answers).",
         );
         handle.describe_counter(STORES, "Responses stored in the cache.");
+        handle.describe_gauge(
+            ENTRIES,
+            "Responses held by the in-memory cache store (approximate; absent for a shared store).",
+        );
         handle.describe_counter(
             INVALIDATIONS,
             "Paths whose cached responses a successful unsafe request (POST, PUT, PATCH, DELETE) \
@@ -69,7 +78,16 @@ impl CacheMetrics {
             bypass: handle.counter(LOOKUPS, &[("result", "bypass")]),
             stored: handle.counter(STORES, &[]),
             invalidated: handle.counter(INVALIDATIONS, &[]),
+            entries: handle.gauge(ENTRIES, &[]),
             store_errors,
+        }
+    }
+
+    /// Reports the store's entry count after a store or an invalidation, when it has one.
+    #[allow(clippy::cast_precision_loss)] // exact up to 2^53 entries
+    pub(crate) fn count_entries(&self, store: &dyn crate::CacheStore) {
+        if let Some(count) = store.entry_count() {
+            self.entries.set(count as f64);
         }
     }
 

@@ -89,7 +89,10 @@ where
                 let status = response.status();
                 if status.is_success() || status.is_redirection() {
                     match shared.store.invalidate(&path).await {
-                        Ok(()) => shared.metrics.invalidated.increment(1),
+                        Ok(()) => {
+                            shared.metrics.invalidated.increment(1);
+                            shared.metrics.count_entries(&*shared.store);
+                        }
                         Err(error) => shared.store_failed(Operation::Invalidate, &error),
                     }
                 }

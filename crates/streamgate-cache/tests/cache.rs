@@ -384,3 +384,36 @@ async fn waiters_go_on_by_themselves_when_the_first_request_is_cancelled() {
     );
     assert_eq!(app.calls(), 2);
 }
+
+/// The value of the unlabelled series `name` in `text`.
+fn series(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_memory_store_evicts_counts_it_and_reports_its_size() {
+    let app = app(|metrics| {
+        CacheLayer::builder()
+            .route("/items/{id}", CacheRoute::ttl(MINUTE))
+            .max_entries(10)
+            .metrics(metrics)
+            .build()
+    });
+    for id in 0..200 {
+        app.get(&format!("/items/{id}")).await;
+    }
+    let text = app.recorder.render();
+    assert_eq!(series(&text, "streamgate_cache_stores_total"), 200.0);
+    let held = series(&text, "streamgate_cache_entries");
+    assert!((1.0..=10.0).contains(&held), "{held} entries held");
+    let evicted = series(&text, "streamgate_cache_evictions_total");
+    assert!(evicted >= 180.0, "{evicted} evictions\n{text}");
+    assert!(
+        text.contains("# HELP streamgate_cache_evictions_total"),
+        "{text}"
+    );
+}

@@ -2,7 +2,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use moka::sync::Cache;
+use moka::{notification::RemovalCause, sync::Cache};
+use streamgate_core::MetricsHandle;
 use tokio::time::Instant;
 
 use super::{CacheStore, Generation, Lookup, StoreError, StoreFuture};
@@ -31,12 +32,29 @@ impl MemoryCacheStore {
     /// `longest_ttl` (at least a second); the layer's longest route TTL is the right value.
     #[must_use]
     pub fn new(max_entries: u64, longest_ttl: Duration) -> Self {
+        Self::with_metrics(max_entries, longest_ttl, &MetricsHandle::global())
+    }
+
+    /// As [`new`](Self::new), counting entries evicted to make room (the cache is too small for
+    /// what is asked of it) in `metrics` as `streamgate_cache_evictions_total`.
+    #[must_use]
+    pub fn with_metrics(max_entries: u64, longest_ttl: Duration, metrics: &MetricsHandle) -> Self {
+        metrics.describe_counter(
+            crate::metrics::EVICTIONS,
+            "Cached responses evicted from the in-memory store to make room for others.",
+        );
+        let evicted = metrics.counter(crate::metrics::EVICTIONS, &[]);
         Self {
             entries: Cache::builder()
                 .max_capacity(max_entries)
                 // Memory is given back at the longest TTL; freshness is our own check.
                 .time_to_live(longest_ttl.max(Duration::from_secs(1)))
                 .support_invalidation_closures()
+                .eviction_listener(move |_, _, cause| {
+                    if cause == RemovalCause::Size {
+                        evicted.increment(1);
+                    }
+                })
                 .build(),
         }
     }
