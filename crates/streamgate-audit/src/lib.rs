@@ -43,7 +43,8 @@
 //!   with the cargo feature `postgres`, `postgres::PostgresSink` for replicas sharing one trail.
 //!
 //! Metrics: `streamgate_audit_events_total{sink}`, `streamgate_audit_dropped_total`,
-//! `streamgate_audit_sink_errors_total{sink}`.
+//! `streamgate_audit_sink_errors_total{sink}`, and the `streamgate_audit_queued` gauge (the
+//! backlog, which grows while a sink fails).
 
 mod body;
 mod capture;
@@ -73,7 +74,7 @@ pub use future::ResponseFuture;
 pub use layer::{Audit, AuditLayer};
 pub use logger::{
     AuditLogger, AuditLoggerBuilder, DEFAULT_BATCH_LINGER, DEFAULT_CAPACITY, DROPPED_TOTAL,
-    EVENTS_TOTAL, LoggerClosed, SINK_ERRORS_TOTAL,
+    EVENTS_TOTAL, LoggerClosed, QUEUED, SINK_ERRORS_TOTAL,
 };
 pub use policy::{AuditPolicy, Level, Rule};
 pub use queue::WhenFull;

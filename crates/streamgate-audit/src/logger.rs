@@ -49,6 +49,9 @@ pub const EVENTS_TOTAL: &str = "streamgate_audit_events_total";
 pub const DROPPED_TOTAL: &str = "streamgate_audit_dropped_total";
 /// `streamgate_audit_sink_errors_total{sink}`.
 pub const SINK_ERRORS_TOTAL: &str = "streamgate_audit_sink_errors_total";
+/// `streamgate_audit_queued`: events logged and not yet written to every sink, as the writer
+/// last saw them (at each batch and at each failed write while it retries).
+pub const QUEUED: &str = "streamgate_audit_queued";
 
 /// The default queue capacity.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -205,6 +208,10 @@ impl AuditLoggerBuilder {
             SINK_ERRORS_TOTAL,
             "Failed audit sink writes (each is retried), by sink.",
         );
+        metrics.describe_gauge(
+            QUEUED,
+            "Audit events logged and not yet written to every sink (the backlog while a sink fails).",
+        );
         let dropped = metrics.counter(DROPPED_TOTAL, &[]);
         let queue = Arc::new(Queue::new(self.capacity, self.when_full, dropped));
         let query = self.sinks.iter().find_map(|s| s.query());
@@ -218,6 +225,10 @@ impl AuditLoggerBuilder {
             })
             .collect();
         let writer = Writer {
+            backlog: Backlog {
+                queue: queue.clone(),
+                gauge: metrics.gauge(QUEUED, &[]),
+            },
             queue: queue.clone(),
             clock: self.clock,
             sinks: slots,
@@ -392,7 +403,22 @@ struct SinkSlot {
     errors: Counter,
 }
 
+/// The `streamgate_audit_queued` gauge and what it counts.
+struct Backlog {
+    queue: Arc<Queue>,
+    gauge: metrics::Gauge,
+}
+
+impl Backlog {
+    /// Reports the queued events plus the `in_flight` ones the writer holds.
+    #[allow(clippy::cast_precision_loss)] // exact far beyond any queue capacity
+    fn report(&self, in_flight: usize) {
+        self.gauge.set((self.queue.len() + in_flight) as f64);
+    }
+}
+
 struct Writer {
+    backlog: Backlog,
     queue: Arc<Queue>,
     clock: AuditClock,
     sinks: Vec<SinkSlot>,
@@ -428,6 +454,7 @@ impl Writer {
         loop {
             let taken = self.queue.take(&mut batch);
             let idle = batch.is_empty() && taken.flushes.is_empty();
+            self.backlog.report(batch.len());
             // In slices of at most MAX_BATCH, which bounds the events kept for reuse.
             while !batch.is_empty() {
                 let count = batch.len().min(MAX_BATCH);
@@ -435,12 +462,13 @@ impl Writer {
                 for (i, entry) in batch.drain(..count).enumerate() {
                     self.build(entry, &mut events, i);
                 }
+                let in_flight = batch.len() + count;
                 for slot in &mut self.sinks {
                     slot.run(
                         Step::Write,
                         &events[..count],
-                        self.retry_initial,
-                        self.retry_max,
+                        (self.retry_initial, self.retry_max),
+                        || self.backlog.report(in_flight),
                     )
                     .await;
                 }
@@ -451,8 +479,13 @@ impl Writer {
                 // Also when everything queued is written: sinks may leave work for then (the
                 // file sink replaces its signed head at most every `head_interval` while busy).
                 for slot in &mut self.sinks {
-                    slot.run(Step::Flush, &[], self.retry_initial, self.retry_max)
-                        .await;
+                    slot.run(
+                        Step::Flush,
+                        &[],
+                        (self.retry_initial, self.retry_max),
+                        || {},
+                    )
+                    .await;
                 }
                 unflushed = false;
                 for done in taken.flushes {
@@ -494,8 +527,13 @@ impl Writer {
             }
         }
         for slot in &mut self.sinks {
-            slot.run(Step::Close, &[], self.retry_initial, self.retry_max)
-                .await;
+            slot.run(
+                Step::Close,
+                &[],
+                (self.retry_initial, self.retry_max),
+                || {},
+            )
+            .await;
         }
         abandon.finished = true;
     }
@@ -513,8 +551,15 @@ impl Writer {
 }
 
 impl SinkSlot {
-    /// Runs `step` until it succeeds, backing off between failures; events wait meanwhile.
-    async fn run(&mut self, step: Step, events: &[AuditEvent], initial: Duration, max: Duration) {
+    /// Runs `step` until it succeeds, backing off between `(initial, max)` failures and calling
+    /// `failed` after each; events wait meanwhile.
+    async fn run(
+        &mut self,
+        step: Step,
+        events: &[AuditEvent],
+        (initial, max): (Duration, Duration),
+        failed: impl Fn(),
+    ) {
         let mut delay = initial;
         loop {
             let sink = &mut self.sink;
@@ -550,6 +595,7 @@ impl SinkSlot {
                     );
                 }
             }
+            failed();
             sleep(delay).await;
             delay = (delay * 2).min(max);
         }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::MemorySink;
 use serde_json::json;
 use streamgate_audit::{
-    AuditEvent, AuditLogger, AuditSink, DROPPED_TOTAL, EVENTS_TOTAL, Outcome, SINK_ERRORS_TOTAL,
-    SinkError, SinkFuture, WhenFull,
+    AuditEvent, AuditLogger, AuditSink, DROPPED_TOTAL, EVENTS_TOTAL, Outcome, QUEUED,
+    SINK_ERRORS_TOTAL, SinkError, SinkFuture, WhenFull,
 };
 use tokio::time::Instant;
 
@@ -128,6 +128,35 @@ async fn a_failing_sink_is_retried_with_backoff_and_events_wait() {
     let counters = common::Counters::read(&snapshot);
     assert_eq!(counters.get(SINK_ERRORS_TOTAL, &[("sink", "memory")]), 3);
     assert_eq!(counters.get(EVENTS_TOTAL, &[("sink", "memory")]), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_queued_gauge_shows_the_backlog_while_a_sink_fails() {
+    let (metrics, snapshot) = common::metrics();
+    let sink = MemorySink::failing(3);
+    let logger = AuditLogger::builder()
+        .sink(sink.clone())
+        .retry_backoff(Duration::from_millis(100), Duration::from_secs(1))
+        .metrics(metrics)
+        .start();
+    for i in 0..5 {
+        log(&logger, i).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        common::gauge(&snapshot, QUEUED),
+        Some(5.0),
+        "taken, failing"
+    );
+    for i in 5..7 {
+        log(&logger, i).await;
+    }
+    // The second attempt fails at 100 ms and sees the two new events waiting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(common::gauge(&snapshot, QUEUED), Some(7.0));
+    logger.shutdown().await;
+    assert_eq!(sink.taken().len(), 7);
+    assert_eq!(common::gauge(&snapshot, QUEUED), Some(0.0), "all written");
 }
 
 #[tokio::test(start_paused = true)]

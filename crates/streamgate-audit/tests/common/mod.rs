@@ -63,6 +63,18 @@ impl Counters {
     }
 }
 
+/// The value of the unlabelled gauge `name` (`None` when never set).
+pub fn gauge(snapshotter: &Snapshotter, name: &str) -> Option<f64> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find_map(|(key, _, _, value)| match value {
+            DebugValue::Gauge(value) if key.key().name() == name => Some(value.into_inner()),
+            _ => None,
+        })
+}
+
 /// Every line of every log file in `dir`, in file order.
 pub fn log_lines(dir: &Path) -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
