@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example upload_service                       # listens on 127.0.0.1:8080
 //! cargo run --example upload_service -- --addr 127.0.0.1:9000
+//! cargo run --example upload_service -- --prometheus-rules > rules.yml   # for Prometheus
 //! STREAMGATE_ADDR=127.0.0.1:9000 cargo run --example upload_service
 //! cargo run --example upload_service -- --config streamgate.yaml
 //! ```
@@ -167,18 +168,21 @@ async fn list_by_owner(State(store): State<Store>, Path(owner): Path<String>) ->
     Json(listed).into_response()
 }
 
-/// The listen address and the stack, from the flags, the environment and the config file.
-fn setup() -> Result<(SocketAddr, Stack), String> {
+/// The listen address and the stack, from the flags, the environment and the config file, and
+/// whether to print the alert rules for Prometheus instead of serving.
+fn setup() -> Result<(SocketAddr, Stack, bool), String> {
     let mut args = std::env::args().skip(1);
     let mut addr = std::env::var("STREAMGATE_ADDR").ok();
     let mut config_path = None;
+    let mut print_rules = false;
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--addr" => addr = Some(args.next().ok_or("--addr needs a value")?),
             "--config" => config_path = Some(args.next().ok_or("--config needs a file")?),
+            "--prometheus-rules" => print_rules = true,
             other => {
                 return Err(format!(
-                    "unknown flag {other} (use --addr HOST:PORT, --config FILE)"
+                    "unknown flag {other} (use --addr HOST:PORT, --config FILE, --prometheus-rules)"
                 ));
             }
         }
@@ -192,7 +196,33 @@ fn setup() -> Result<(SocketAddr, Stack), String> {
         }
         None => demo_stack(),
     };
-    Ok((addr, stack))
+    Ok((addr, stack, print_rules))
+}
+
+/// Prints the stack's alert rules as a Prometheus rule file.
+async fn print_prometheus_rules(stack: &Stack) -> ExitCode {
+    if let Some(logger) = stack.audit_logger() {
+        logger.shutdown().await;
+    }
+    match stack.prometheus_rules() {
+        Some(Ok(rules)) => {
+            print!("{}", rules.yaml);
+            for name in rules.left_out {
+                eprintln!(
+                    "upload_service: rule {name} reads a value reported in process; left out"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Some(Err(error)) => {
+            eprintln!("upload_service: {error}");
+            ExitCode::FAILURE
+        }
+        None => {
+            eprintln!("upload_service: alerts are off");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 const DEMO_ISSUER: &str = "https://demo.streamgate.local";
@@ -238,7 +268,7 @@ fn demo_stack() -> Stack {
         &claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     ) {
-        Ok(token) => println!("demo token (role uploader, valid 1h): {token}"),
+        Ok(token) => eprintln!("demo token (role uploader, valid 1h): {token}"),
         Err(error) => eprintln!("upload_service: cannot sign the demo token: {error}"),
     }
     // A file's metadata is the same for every caller and never changes: one shared entry.
@@ -278,15 +308,15 @@ fn demo_audit_logger(stack: &Stack) -> Result<AuditLogger, String> {
     let key = SigningKey::new(&key_bytes).map_err(|e| e.to_string())?;
     let dir = std::env::temp_dir().join(format!("streamgate-demo-audit-{}", std::process::id()));
     let sink = FileSink::open(FileSinkConfig::new(dir.clone(), key)).map_err(|e| e.to_string())?;
-    println!("audit trail: {}", dir.display());
+    eprintln!("audit trail: {}", dir.display());
     if generated {
-        println!(
+        eprintln!(
             "  signed with a key made for this run (STREAMGATE_AUDIT_KEY was not set); verify with:\n  \
              STREAMGATE_AUDIT_KEY={key_hex} cargo run -p streamgate-audit -- verify {}",
             dir.display()
         );
     } else {
-        println!(
+        eprintln!(
             "  signed with the key in STREAMGATE_AUDIT_KEY; verify with:\n  \
              cargo run -p streamgate-audit -- verify {}",
             dir.display()
@@ -301,12 +331,14 @@ fn demo_audit_logger(stack: &Stack) -> Result<AuditLogger, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let (addr, stack) = match setup() {
-        Ok(setup) => setup,
+        Ok((_, stack, true)) => return print_prometheus_rules(&stack).await,
+        Ok((addr, stack, false)) => (addr, stack),
         Err(message) => {
             eprintln!("upload_service: {message}");
             return ExitCode::from(2);

@@ -452,6 +452,25 @@ impl Stack {
         self.alerts.as_ref()
     }
 
+    /// The stack's alert rules as a Prometheus rule file (see
+    /// [`prometheus_rules`](streamgate_alerts::prometheus_rules)), over the metrics window, for
+    /// Prometheus to evaluate across every replica's series. `None` when alerts are off.
+    ///
+    /// # Errors
+    /// When a rule cannot be written in PromQL (a name Prometheus refuses).
+    #[cfg(feature = "alerts")]
+    pub fn prometheus_rules(
+        &self,
+    ) -> Option<Result<streamgate_alerts::PrometheusRules, streamgate_alerts::PrometheusRulesError>>
+    {
+        let alerts = self.alerts.as_ref()?;
+        Some(streamgate_alerts::prometheus_rules(
+            &self.service_name,
+            &alerts.rules(),
+            self.metrics.window,
+        ))
+    }
+
     /// Also records request and response body sizes.
     #[cfg(feature = "metrics")]
     pub fn record_body_sizes(mut self, enabled: bool) -> Self {

@@ -166,6 +166,10 @@ monitoring:
     let fired = alerts.check_metric("queue_depth", 150.0).await;
     assert_eq!(fired[0].id, "QueueBacklog");
     assert_eq!(fired[0].severity, Severity::Critical);
+    // Prometheus never sees a reported value: the rule file leaves it out and says so.
+    let exported = stack.prometheus_rules().unwrap().unwrap();
+    assert_eq!(exported.left_out, ["QueueBacklog"]);
+    assert!(!exported.yaml.contains("alert:"), "{}", exported.yaml);
 
     let off = Config::from_yaml_str(
         "streamgate.yaml",
@@ -173,6 +177,44 @@ monitoring:
     )
     .unwrap();
     assert!(Stack::from_config(&off).unwrap().alerting().is_none());
+    assert!(
+        Stack::from_config(&off)
+            .unwrap()
+            .prometheus_rules()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_default_rules_export_over_the_configured_window() {
+    let config = Config::from_yaml_str(
+        "streamgate.yaml",
+        "monitoring:\n  metrics:\n    service_name: shop\n    window: 2m\n",
+    )
+    .unwrap();
+    let exported = Stack::from_config(&config)
+        .unwrap()
+        .prometheus_rules()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        exported.yaml.matches("- alert: ").count(),
+        4,
+        "{}",
+        exported.yaml
+    );
+    assert!(
+        exported.yaml.starts_with("groups:\n- name: shop\n"),
+        "{}",
+        exported.yaml
+    );
+    assert!(
+        exported.yaml.contains(
+            r#"sum(rate(http_server_request_duration_seconds_count{service_name="shop",http_response_status_code=~"5.."}[120s]))"#
+        ),
+        "{}",
+        exported.yaml
+    );
 }
 
 #[test]

@@ -14,6 +14,8 @@
 //!   [`AlertmanagerHandler`] (Alertmanager's v2 API, which de-duplicates the replicas' alerts);
 //!   your own with [`AlertHandler`].
 //! - [`alerts_route`]: `GET /alerts` as JSON.
+//! - [`prometheus_rules`]: the same rules as a Prometheus rule file, for a fleet-wide view
+//!   across replicas.
 //! - Metrics: `streamgate_alerts_firing{severity}`, `streamgate_alerts_evaluations_total`,
 //!   `streamgate_alerts_notifications_total{handler,outcome}`.
 //!
@@ -57,6 +59,7 @@ mod config;
 mod handler;
 mod http;
 mod metrics;
+mod prometheus_rules;
 mod route;
 mod rule;
 mod webhook;
@@ -67,6 +70,7 @@ pub use alerts::{Alerts, AlertsBuilder, Health};
 pub use config::{AlertsConfig, AlertsConfigError, RuleConfig};
 pub use handler::{AlertHandler, BoxFuture, HandlerError, LogHandler, Notification};
 pub use http::HandlerConfigError;
+pub use prometheus_rules::{PrometheusRules, PrometheusRulesError, prometheus_rules};
 pub use route::alerts_route;
 pub use rule::{AlertRule, Severity, Signal, Threshold};
 pub use webhook::WebhookHandler;

@@ -109,7 +109,7 @@ impl Signal {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Signal::ErrorRate { service } => format!("error rate of {service}"),
             Signal::Latency {

@@ -1,0 +1,153 @@
+//! The exported rule file against Prometheus's own tools (`promtool`, Debian's `prometheus`
+//! package): `promtool check rules` accepts it, and `promtool test rules` shows the alerts fire
+//! on series from several replicas exactly when the fleet crosses the thresholds. Skipped with a
+//! message when promtool is not installed; with `CI=true` a missing promtool fails.
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use streamgate_alerts::{AlertRule, Signal, prometheus_rules};
+
+fn promtool() -> bool {
+    let installed = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "promtool is not installed (apt-get install prometheus); CI needs it"
+        );
+        eprintln!("skipped: promtool is not installed (apt-get install prometheus)");
+    }
+    installed
+}
+
+/// Runs promtool with `args` in `dir`, failing the test with its output when it fails.
+fn run_promtool(dir: &std::path::Path, args: &[&str]) {
+    let output = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run promtool");
+    assert!(
+        output.status.success(),
+        "promtool {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Two replicas (`instance` a and b) of `shop`; per 15 s, a answers `a_errors` 500s and b
+/// `b_ok` 200s, and every request takes between 5 and 7.5 s when `slow`, else under 5 ms.
+fn series(a_errors: u32, b_ok: u32, slow: bool) -> String {
+    let count = "http_server_request_duration_seconds_count";
+    let bucket = "http_server_request_duration_seconds_bucket";
+    let total = a_errors + b_ok;
+    let mut lines = vec![
+        format!(
+            "      - series: '{count}{{service_name=\"shop\",http_route=\"/items/{{id}}\",http_response_status_code=\"500\",instance=\"a\"}}'\n        values: '0+{a_errors}x40'"
+        ),
+        format!(
+            "      - series: '{count}{{service_name=\"shop\",http_route=\"/items/{{id}}\",http_response_status_code=\"200\",instance=\"b\"}}'\n        values: '0+{b_ok}x40'"
+        ),
+    ];
+    let fast_le = if slow { 0 } else { total };
+    for (le, step) in [
+        ("0.005", fast_le),
+        ("5", fast_le),
+        ("7.5", total),
+        ("+Inf", total),
+    ] {
+        lines.push(format!(
+            "      - series: '{bucket}{{service_name=\"shop\",http_route=\"/items/{{id}}\",le=\"{le}\"}}'\n        values: '0+{step}x40'"
+        ));
+    }
+    lines.join("\n")
+}
+
+const CRITICAL_ERRORS: &str = "
+          - exp_labels: {severity: critical}
+            exp_annotations: {summary: \"more than 10% of shop's requests fail\"}";
+const WARNING_ERRORS: &str = "
+          - exp_labels: {severity: warning}
+            exp_annotations: {summary: \"more than 5% of shop's requests fail\"}";
+
+#[test]
+fn promtool_accepts_the_rules_and_they_fire_on_the_fleet() {
+    if !promtool() {
+        return;
+    }
+    let mut rules = AlertRule::defaults("shop");
+    rules.push(
+        AlertRule::new(
+            "SlowItems",
+            Signal::Latency {
+                service: "shop".into(),
+                quantile: 0.5,
+                route: Some("/items/{id}".into()),
+            },
+        )
+        .above(1.0)
+        .label("team", "catalog")
+        .summary("half of /items/{id} takes over a second"),
+    );
+    let exported = prometheus_rules("shop", &rules, Duration::from_secs(300)).unwrap();
+    assert!(exported.left_out.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), &exported.yaml).unwrap();
+    run_promtool(dir.path(), &["check", "rules", "rules.yml"]);
+
+    // 3 errors in 20 requests across the fleet: 15%, both error alerts; slow: every latency
+    // alert. 1 in 100 and fast: nothing fires.
+    let test = format!(
+        "rule_files: [rules.yml]
+evaluation_interval: 15s
+tests:
+  - interval: 15s
+    input_series:
+{unhealthy}
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: HighErrorRate
+        exp_alerts:{CRITICAL_ERRORS}
+      - eval_time: 5m
+        alertname: ElevatedErrorRate
+        exp_alerts:{WARNING_ERRORS}
+      - eval_time: 5m
+        alertname: HighLatency
+        exp_alerts:
+          - exp_labels: {{severity: critical}}
+            exp_annotations: {{summary: \"shop's p99 latency is above 5 s\"}}
+      - eval_time: 5m
+        alertname: SlowItems
+        exp_alerts:
+          - exp_labels: {{severity: warning, team: catalog}}
+            exp_annotations: {{summary: \"half of /items/{{id}} takes over a second\"}}
+      - eval_time: 30s
+        alertname: HighErrorRate
+        exp_alerts: []
+  - interval: 15s
+    input_series:
+{healthy}
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: ElevatedErrorRate
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: ElevatedLatency
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: SlowItems
+        exp_alerts: []
+",
+        unhealthy = series(3, 17, true),
+        healthy = series(1, 99, false),
+    );
+    std::fs::write(dir.path().join("test.yml"), test).unwrap();
+    run_promtool(dir.path(), &["test", "rules", "test.yml"]);
+}
