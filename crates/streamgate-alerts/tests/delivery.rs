@@ -2,6 +2,8 @@
 //! (`prometheus-alertmanager`, Debian's package) when it is installed. With `CI=true` a missing
 //! Alertmanager is a failure.
 
+mod common;
+
 use std::{
     net::SocketAddr,
     process::{Child, Command, Stdio},
@@ -153,20 +155,7 @@ fn free_port() -> u16 {
 
 /// Starts Alertmanager, or says why not: `None` when it is not installed outside CI.
 async fn start_alertmanager() -> Option<Alertmanager> {
-    let installed = Command::new(ALERTMANAGER)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager); CI needs it"
-        );
-        eprintln!(
-            "skipped: {ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)"
-        );
+    if !common::installed(ALERTMANAGER, "prometheus-alertmanager") {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

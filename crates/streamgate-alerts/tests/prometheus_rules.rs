@@ -3,29 +3,11 @@
 //! on series from several replicas exactly when the fleet crosses the thresholds. Skipped with a
 //! message when promtool is not installed; with `CI=true` a missing promtool fails.
 
-use std::{
-    process::{Command, Stdio},
-    time::Duration,
-};
+mod common;
+
+use std::{process::Command, time::Duration};
 
 use streamgate_alerts::{AlertRule, Signal, prometheus_rules};
-
-fn promtool() -> bool {
-    let installed = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "promtool is not installed (apt-get install prometheus); CI needs it"
-        );
-        eprintln!("skipped: promtool is not installed (apt-get install prometheus)");
-    }
-    installed
-}
 
 /// Runs promtool with `args` in `dir`, failing the test with its output when it fails.
 fn run_promtool(dir: &std::path::Path, args: &[&str]) {
@@ -79,7 +61,7 @@ const WARNING_ERRORS: &str = "
 
 #[test]
 fn promtool_accepts_the_rules_and_they_fire_on_the_fleet() {
-    if !promtool() {
+    if !common::installed("promtool", "prometheus") {
         return;
     }
     let mut rules = AlertRule::defaults("shop");
