@@ -133,6 +133,12 @@ pub struct SecurityConfig {
     /// (the default; nginx, AWS ALB, most load balancers) or `forwarded` (RFC 7239). The other
     /// header is never read, so a client cannot forge it through a proxy that passes it on.
     pub forwarded_header: streamgate_core::ForwardingHeader,
+    /// How long a request may take before it is answered 503 (default: unbounded). See
+    /// [`hardening`](crate::SecureHeaders) for where it sits.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Option<Duration>,
+    /// The security headers added to responses (default: off).
+    pub response_headers: crate::ResponseHeadersConfig,
     /// `security.auth`: credential sources (JWT, API keys, gateway headers), roles and the
     /// per-route policy table. Absent: no security context layer.
     #[cfg(feature = "security")]

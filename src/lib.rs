@@ -36,6 +36,7 @@
 //! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
 
 mod config;
+mod hardening;
 mod ready;
 mod stack;
 
@@ -48,6 +49,8 @@ pub use config::{
     SecurityConfig,
 };
 
+#[doc(inline)]
+pub use hardening::{API_CONTENT_SECURITY_POLICY, ResponseHeadersConfig, SecureHeaders};
 #[doc(inline)]
 pub use ready::{CHECK_TIMEOUT, READY_PATH, ReadyFuture};
 #[doc(inline)]

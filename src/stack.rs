@@ -1,23 +1,22 @@
 //! [`Stack`]: every layer, in the order ARCHITECTURE.md gives, plus the admin routes.
 
 #[cfg(feature = "metrics")]
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
+use std::time::Duration;
 
 use axum::{Router, routing::get};
 use streamgate_core::{ClientIpLayer, TrustedProxies, request_id_layer};
 
 #[cfg(feature = "metrics")]
 use crate::MetricsConfig;
-use crate::{Config, ConfigError, READY_PATH, ready::Readiness};
+use crate::{Config, ConfigError, READY_PATH, hardening, ready::Readiness};
+use axum::error_handling::HandleErrorLayer;
 #[cfg(feature = "metrics")]
 use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, timeout::TimeoutLayer, util::MapResponseLayer};
 use tower_layer::Identity;
 
 /// The path of the Prometheus scrape endpoint that [`Stack::apply`] mounts.
@@ -51,6 +50,10 @@ pub struct Stack {
     request_ids: bool,
     /// The checks of `/health/ready` besides the rate-limit stores'.
     readiness: Readiness,
+    /// `security.request_timeout`.
+    request_timeout: Option<Duration>,
+    /// `security.response_headers`.
+    secure_headers: Option<std::sync::Arc<crate::SecureHeaders>>,
     #[cfg(feature = "validate")]
     validation: bool,
     #[cfg(feature = "audit")]
@@ -129,6 +132,8 @@ impl Stack {
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
             readiness: Readiness::default(),
+            request_timeout: None,
+            secure_headers: None,
             #[cfg(feature = "validate")]
             validation: true,
             #[cfg(feature = "audit")]
@@ -170,8 +175,12 @@ impl Stack {
             .map_err(|e| ConfigError::new("config", format!("security.trusted_proxies: {e}")))?
             .with_header(config.security.forwarded_header);
         let metrics = &config.monitoring.metrics;
-        let stack =
+        let mut stack =
             Self::without_rate_limits(metrics.service_name.clone()).trusted_proxies(trusted);
+        stack.request_timeout = config.security.request_timeout;
+        stack.secure_headers = crate::SecureHeaders::from_config(&config.security.response_headers)
+            .map_err(|e| ConfigError::new("config", format!("security.response_headers: {e}")))?
+            .map(std::sync::Arc::new);
         #[cfg(feature = "metrics")]
         let stack = {
             let slots = 30;
@@ -564,6 +573,21 @@ impl Stack {
         Some(warmer.spawn(self.cache_warm.interval))
     }
 
+    /// Answers 503 problem+json to a request still running after `timeout` (its handler's
+    /// future is dropped). It sits inside the metrics and audit layers, which record the 503,
+    /// and outside the rate limits, the security context and the handler, which it bounds.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Adds `headers` to every response of the layered routes that does not set them itself,
+    /// refusals (401, 403, 429) included.
+    pub fn secure_headers(mut self, headers: crate::SecureHeaders) -> Self {
+        self.secure_headers = Some(std::sync::Arc::new(headers));
+        self
+    }
+
     /// Adds a check to the readiness probe `/health/ready` (a database the service needs, say):
     /// the probe answers 503 while it fails or takes longer than
     /// [`CHECK_TIMEOUT`](crate::CHECK_TIMEOUT). A check of the same name is replaced.
@@ -628,9 +652,19 @@ impl Stack {
         router.layer(
             ServiceBuilder::new()
                 .option_layer(self.request_ids.then(request_id_layer))
+                .option_layer(
+                    self.secure_headers
+                        .as_ref()
+                        .map(|headers| MapResponseLayer::new(hardening::add_absent(headers))),
+                )
                 .layer(self.metrics_layer())
                 .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
                 .layer(self.audit_request_layer())
+                .option_layer(self.request_timeout.map(|timeout| {
+                    ServiceBuilder::new()
+                        .layer(HandleErrorLayer::new(hardening::timed_out(timeout)))
+                        .layer(TimeoutLayer::new(timeout))
+                }))
                 .layer(self.rate_limit_layer(0))
                 .layer(self.security_context_layer())
                 .layer(self.rate_limit_layer(1))

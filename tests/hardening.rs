@@ -1,0 +1,162 @@
+//! `security.request_timeout` and `security.response_headers` through the whole stack.
+
+use std::time::Duration;
+
+use axum::{Router, body::Body, response::IntoResponse, routing::get};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use streamgate::{Config, Stack};
+use tower::ServiceExt;
+
+async fn send(app: &Router, path: &str) -> (Response<()>, String) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
+}
+
+fn stack(yaml: &str) -> Stack {
+    Stack::from_config(&Config::from_yaml_str("hardening.yaml", yaml).unwrap()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_past_the_timeout_gets_503_problem_json_and_is_counted() {
+    let stack = stack("security:\n  request_timeout: 250ms\n");
+    let app = stack.apply(
+        Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    "too late"
+                }),
+            )
+            .route(
+                "/quick",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    "in time"
+                }),
+            ),
+    );
+    let (quick, body) = send(&app, "/quick").await;
+    assert_eq!((quick.status(), body.as_str()), (StatusCode::OK, "in time"));
+
+    let started = tokio::time::Instant::now();
+    let (slow, body) = send(&app, "/slow").await;
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(slow.headers()["content-type"], "application/problem+json");
+    assert!(slow.headers().contains_key("x-request-id"));
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["title"], "Request Timed Out");
+    assert_eq!(problem["detail"], "the request took longer than 250 ms");
+
+    let (_, metrics) = send(&app, "/metrics").await;
+    assert!(
+        metrics.lines().any(
+            |line| line.starts_with("http_server_request_duration_seconds_count{")
+                && line.contains(r#"http_route="/slow""#)
+                && line.contains(r#"http_response_status_code="503""#)
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn security_headers_go_on_every_layered_response_unless_it_sets_its_own() {
+    let stack = stack(
+        "security:
+  response_headers:
+    enabled: true
+    hsts: 365d
+  rate_limiting:
+    capacity: 1
+    refill_rate: 1
+",
+    );
+    let app = stack.apply(
+        Router::new()
+            .route("/items", get(|| async { "items" }))
+            .route(
+                "/page",
+                get(|| async {
+                    (
+                        [("content-security-policy", "default-src 'self'")],
+                        "<p>hi</p>",
+                    )
+                        .into_response()
+                }),
+            ),
+    );
+    let (items, _) = send(&app, "/items").await;
+    let expected = [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
+    ];
+    for (name, value) in expected {
+        assert_eq!(items.headers()[name], value, "{name}");
+    }
+    // A refusal carries them too: the burst of one is spent.
+    let (refused, _) = send(&app, "/page").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
+
+    let page_app =
+        self::stack("security:\n  response_headers: {enabled: true}\n").apply(Router::new().route(
+            "/page",
+            get(|| async {
+                (
+                    [("content-security-policy", "default-src 'self'")],
+                    "<p>hi</p>",
+                )
+                    .into_response()
+            }),
+        ));
+    let (page, _) = send(&page_app, "/page").await;
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'self'"
+    );
+    assert!(!page.headers().contains_key("strict-transport-security"));
+    // The admin routes are left alone, and without the setting nothing is added.
+    let (live, _) = send(&page_app, "/health/live").await;
+    assert!(!live.headers().contains_key("x-frame-options"));
+    let plain = Stack::new("shop").apply(Router::new().route("/items", get(|| async { "items" })));
+    let (items, _) = send(&plain, "/items").await;
+    assert!(!items.headers().contains_key("x-content-type-options"));
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_a_header_is_refused_with_its_key() {
+    let config = Config::from_yaml_str(
+        "hardening.yaml",
+        "security:\n  response_headers:\n    enabled: true\n    content_security_policy: \"default-src \\u0001\"\n",
+    )
+    .unwrap();
+    let error = Stack::from_config(&config).unwrap_err().to_string();
+    assert!(
+        error.contains("security.response_headers: content_security_policy"),
+        "{error}"
+    );
+    let error = Config::from_yaml_str("hardening.yaml", "security:\n  request_timeout: soon\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("hardening.yaml:2"), "{error}");
+}
