@@ -48,7 +48,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use streamgate::{
-    Config, Stack,
+    Config, SecureHeaders, Stack,
     audit::{AuditLogger, FileSink, FileSinkConfig, SigningKey},
     cache::{CacheLayer, CacheRoute},
     core::{EthAddress, Problem, SecurityContext},
@@ -282,7 +282,9 @@ fn demo_stack() -> Stack {
     let stack = stack
         .security(security)
         .authorize(rbac.route_table(routes))
-        .cache(cache);
+        .cache(cache)
+        .request_timeout(Duration::from_secs(30))
+        .secure_headers(SecureHeaders::api());
     match demo_audit_logger(&stack) {
         Ok(logger) => stack.audit(logger),
         Err(message) => {
