@@ -139,6 +139,8 @@ pub struct SecurityConfig {
     pub request_timeout: Option<Duration>,
     /// The security headers added to responses (default: off).
     pub response_headers: crate::ResponseHeadersConfig,
+    /// Which browser origins may call the service (default: absent, no CORS headers).
+    pub cors: Option<crate::CorsConfig>,
     /// `security.auth`: credential sources (JWT, API keys, gateway headers), roles and the
     /// per-route policy table. Absent: no security context layer.
     #[cfg(feature = "security")]

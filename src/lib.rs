@@ -36,6 +36,7 @@
 //! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
 
 mod config;
+mod cors;
 mod hardening;
 mod ready;
 mod stack;
@@ -49,6 +50,8 @@ pub use config::{
     SecurityConfig,
 };
 
+#[doc(inline)]
+pub use cors::CorsConfig;
 #[doc(inline)]
 pub use hardening::{API_CONTENT_SECURITY_POLICY, ResponseHeadersConfig, SecureHeaders};
 #[doc(inline)]

@@ -54,6 +54,8 @@ pub struct Stack {
     request_timeout: Option<Duration>,
     /// `security.response_headers`.
     secure_headers: Option<std::sync::Arc<crate::SecureHeaders>>,
+    /// `security.cors`.
+    cors: Option<tower_http::cors::CorsLayer>,
     #[cfg(feature = "validate")]
     validation: bool,
     #[cfg(feature = "audit")]
@@ -134,6 +136,7 @@ impl Stack {
             readiness: Readiness::default(),
             request_timeout: None,
             secure_headers: None,
+            cors: None,
             #[cfg(feature = "validate")]
             validation: true,
             #[cfg(feature = "audit")]
@@ -181,6 +184,13 @@ impl Stack {
         stack.secure_headers = crate::SecureHeaders::from_config(&config.security.response_headers)
             .map_err(|e| ConfigError::new("config", format!("security.response_headers: {e}")))?
             .map(std::sync::Arc::new);
+        stack.cors = match &config.security.cors {
+            Some(cors) => Some(
+                cors.layer()
+                    .map_err(|e| ConfigError::new("config", format!("security.cors: {e}")))?,
+            ),
+            None => None,
+        };
         #[cfg(feature = "metrics")]
         let stack = {
             let slots = 30;
@@ -581,6 +591,16 @@ impl Stack {
         self
     }
 
+    /// Answers CORS preflights and adds the CORS headers to the layered routes' responses
+    /// (refusals included, so browsers can read them). It sits inside the metrics layer and
+    /// outside the audit, rate limits and security context: a preflight carries no credentials,
+    /// and is answered before them. Build the layer with [`CorsConfig::layer`](crate::CorsConfig::layer)
+    /// to have a configuration browsers would refuse reported instead of panicking.
+    pub fn cors(mut self, layer: tower_http::cors::CorsLayer) -> Self {
+        self.cors = Some(layer);
+        self
+    }
+
     /// Adds `headers` to every response of the layered routes that does not set them itself,
     /// refusals (401, 403, 429) included.
     pub fn secure_headers(mut self, headers: crate::SecureHeaders) -> Self {
@@ -658,6 +678,7 @@ impl Stack {
                         .map(|headers| MapResponseLayer::new(hardening::add_absent(headers))),
                 )
                 .layer(self.metrics_layer())
+                .option_layer(self.cors.clone())
                 .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
                 .layer(self.audit_request_layer())
                 .option_layer(self.request_timeout.map(|timeout| {

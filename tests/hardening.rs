@@ -160,3 +160,99 @@ async fn a_policy_that_cannot_be_a_header_is_refused_with_its_key() {
         .to_string();
     assert!(error.starts_with("hardening.yaml:2"), "{error}");
 }
+
+async fn send_with(app: &Router, request: Request<Body>) -> Response<()> {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, ())
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_before_auth_and_limits_and_refusals_carry_the_headers() {
+    let stack = stack(
+        r#"
+security:
+  cors:
+    allow_origins: ["https://app.example.com"]
+  rate_limiting:
+    capacity: 1
+    refill_rate: 1
+  auth:
+    jwt:
+      issuers:
+        - issuer: https://id.example.com
+          audiences: [shop]
+          keys:
+            - hmac_secret: a-cors-test-secret-of-32-bytes-at-least
+    routes:
+      - {route: /items, policy: authenticated}
+    deny_unlisted: true
+"#,
+    );
+    let app = stack.apply(Router::new().route("/items", get(|| async { "items" })));
+    let origin = "https://app.example.com";
+    for _ in 0..3 {
+        let preflight = send_with(
+            &app,
+            Request::options("/items")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(preflight.status(), StatusCode::OK);
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], origin);
+        assert!(
+            headers["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .contains("POST")
+        );
+        assert_eq!(headers["access-control-max-age"], "600");
+    }
+    // Three preflights took nothing from the burst of one: the GET is refused by auth, not 429,
+    // and the refusal is readable by the page.
+    let refused = send_with(
+        &app,
+        Request::get("/items")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["access-control-allow-origin"], origin);
+    assert!(
+        refused.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("ratelimit")
+    );
+    let elsewhere = send_with(
+        &app,
+        Request::get("/items")
+            .header("origin", "https://evil.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        !elsewhere
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let config = Config::from_yaml_str(
+        "cors.yaml",
+        "security:\n  cors:\n    allow_origins: [\"*\"]\n    allow_credentials: true\n",
+    )
+    .unwrap();
+    let error = Stack::from_config(&config).unwrap_err().to_string();
+    assert!(
+        error.contains("security.cors: allow_credentials"),
+        "{error}"
+    );
+}
