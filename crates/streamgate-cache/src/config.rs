@@ -86,6 +86,7 @@ impl Default for CacheWarmConfig {
 ///   url: redis://127.0.0.1:6379   # or set STREAMGATE__OPTIMIZATION__CACHE__REDIS__URL
 ///   prefix: streamgate:cache      # replicas that share entries use the same prefix
 ///   timeout: 100ms                # each call, connecting included; then a miss
+///   local_ttl: 2s                 # a copy in memory in front of Redis (TieredCacheStore)
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +101,12 @@ pub struct CacheRedisConfig {
     /// The bound on each call, connecting included (default 100ms).
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Keep a copy of what Redis answers in this process's memory for at most this long
+    /// ([`TieredCacheStore`](crate::TieredCacheStore), up to `max_size` entries): hot entries
+    /// skip the round trip and survive a Redis outage, at the price of serving an entry another
+    /// replica invalidated for up to this long. Default: absent, no local copy.
+    #[serde(default, with = "humantime_serde")]
+    pub local_ttl: Option<Duration>,
 }
 
 fn default_prefix() -> String {
@@ -219,7 +226,7 @@ impl CacheConfig {
         }
         match &self.redis {
             None => Ok(builder),
-            Some(redis) => redis.store(builder),
+            Some(redis) => redis.store(builder, self.max_size),
         }
     }
 }
@@ -227,17 +234,27 @@ impl CacheConfig {
 impl CacheRedisConfig {
     /// `builder` with the Redis store this section describes.
     #[cfg(feature = "redis")]
-    fn store(&self, builder: CacheLayerBuilder) -> Result<CacheLayerBuilder, CacheConfigError> {
+    fn store(
+        &self,
+        builder: CacheLayerBuilder,
+        local_entries: u64,
+    ) -> Result<CacheLayerBuilder, CacheConfigError> {
         let store = crate::RedisCacheStore::builder(self.url.as_str())
             .prefix(self.prefix.as_str())
             .timeout(self.timeout)
             .build()
             .map_err(|error| CacheConfigError(format!("redis: {error}")))?;
-        Ok(builder.store(std::sync::Arc::new(store)))
+        let store: std::sync::Arc<dyn crate::CacheStore> = match self.local_ttl {
+            Some(local_ttl) if !local_ttl.is_zero() => std::sync::Arc::new(
+                crate::TieredCacheStore::new(std::sync::Arc::new(store), local_entries, local_ttl),
+            ),
+            _ => std::sync::Arc::new(store),
+        };
+        Ok(builder.store(store))
     }
 
     #[cfg(not(feature = "redis"))]
-    fn store(&self, _: CacheLayerBuilder) -> Result<CacheLayerBuilder, CacheConfigError> {
+    fn store(&self, _: CacheLayerBuilder, _: u64) -> Result<CacheLayerBuilder, CacheConfigError> {
         Err(CacheConfigError(
             "redis: the Redis store needs the `redis` cargo feature".to_owned(),
         ))
@@ -272,6 +289,16 @@ mod tests {
         assert_eq!(redis.timeout, Duration::from_millis(100));
         let layer = config.builder(MetricsHandle::global()).unwrap().build();
         assert_eq!(layer.entry_count(), None, "not the memory store");
+        assert!(!format!("{layer:?}").contains("TieredCacheStore"), "{layer:?}");
+
+        let tiered: CacheConfig =
+            serde_yaml_ng::from_str(&format!("{SHARED}  local_ttl: 2s\n")).unwrap();
+        assert_eq!(
+            tiered.redis.as_ref().unwrap().local_ttl,
+            Some(Duration::from_secs(2))
+        );
+        let layer = tiered.builder(MetricsHandle::global()).unwrap().build();
+        assert!(format!("{layer:?}").contains("TieredCacheStore"), "{layer:?}");
 
         let mut bad = config.clone();
         bad.redis.as_mut().unwrap().url = "http://127.0.0.1".to_owned();

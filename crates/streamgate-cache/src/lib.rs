@@ -66,7 +66,9 @@ pub use key::CacheKey;
 pub use layer::{CacheLayer, CacheLayerBuilder, CacheRoute};
 pub use service::Cache;
 #[doc(inline)]
-pub use store::{CacheStore, Generation, Lookup, MemoryCacheStore, StoreError, StoreFuture};
+pub use store::{
+    CacheStore, Generation, Lookup, MemoryCacheStore, StoreError, StoreFuture, TieredCacheStore,
+};
 #[cfg(feature = "redis")]
 #[doc(inline)]
 pub use store::{RedisCacheStore, RedisCacheStoreBuilder};

@@ -85,6 +85,12 @@ impl Hit {
         &self.response
     }
 
+    /// The stored response, shared (to keep it in another store).
+    #[must_use]
+    pub fn shared_response(&self) -> Arc<CachedResponse> {
+        self.response.clone()
+    }
+
     /// How long ago it was stored (the `Age` header, in whole seconds).
     #[must_use]
     pub fn age(&self) -> Duration {

@@ -60,6 +60,32 @@ impl MemoryCacheStore {
     }
 }
 
+impl MemoryCacheStore {
+    /// Keeps `response`, already `age` old, fresh for `remaining` more: a hit found elsewhere
+    /// keeps its `Age` here.
+    pub(crate) fn keep_aged(
+        &self,
+        key: CacheKey,
+        response: Arc<CachedResponse>,
+        age: Duration,
+        remaining: Duration,
+    ) {
+        let now = Instant::now();
+        let (stored_at, ttl) = match now.checked_sub(age) {
+            Some(stored_at) => (stored_at, age + remaining),
+            None => (now, remaining),
+        };
+        self.entries.insert(
+            key,
+            Entry {
+                response,
+                stored_at,
+                ttl,
+            },
+        );
+    }
+}
+
 impl CacheStore for MemoryCacheStore {
     fn lookup(&self, key: &CacheKey) -> StoreFuture<Lookup> {
         let now = Instant::now();

@@ -30,6 +30,7 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod tiered;
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -47,6 +48,8 @@ pub use streamgate_core::store::StoreError;
 /// The future a store returns: ready at once (in memory) or boxed (networked).
 #[doc(inline)]
 pub use streamgate_core::store::StoreFuture;
+#[doc(inline)]
+pub use tiered::TieredCacheStore;
 
 /// Where cached responses live: in process ([`MemoryCacheStore`]) or shared by replicas
 /// (`RedisCacheStore`, feature `redis`).
