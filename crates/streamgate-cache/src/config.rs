@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(redis.timeout, Duration::from_millis(100));
         let layer = config.builder(MetricsHandle::global()).unwrap().build();
         assert_eq!(layer.entry_count(), None, "not the memory store");
-        assert!(!format!("{layer:?}").contains("TieredCacheStore"), "{layer:?}");
+        assert!(
+            !format!("{layer:?}").contains("TieredCacheStore"),
+            "{layer:?}"
+        );
 
         let tiered: CacheConfig =
             serde_yaml_ng::from_str(&format!("{SHARED}  local_ttl: 2s\n")).unwrap();
@@ -298,7 +301,10 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         let layer = tiered.builder(MetricsHandle::global()).unwrap().build();
-        assert!(format!("{layer:?}").contains("TieredCacheStore"), "{layer:?}");
+        assert!(
+            format!("{layer:?}").contains("TieredCacheStore"),
+            "{layer:?}"
+        );
 
         let mut bad = config.clone();
         bad.redis.as_mut().unwrap().url = "http://127.0.0.1".to_owned();
