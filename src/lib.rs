@@ -34,6 +34,11 @@
 //! | [`ratelimit`] | `ratelimit` | per-client GCRA quotas, per-route policies, IETF headers; Redis store (`redis`) |
 //! | [`security`] | `security` | security context from JWT / API keys / gateway headers, RBAC |
 //! | [`validate`] | `validate` | `Valid<T>` extractors with problem+json errors, validators, sanitizers |
+//!
+//! The facade itself adds the admin routes (`/metrics`, `/alerts`, `/health/live` and the
+//! readiness probe [`READY_PATH`] over the shared engines and [`Stack::readiness_check`]), the
+//! opt-in request timeout, [`SecureHeaders`] and CORS ([`CorsConfig`]), and [`Config`], the one
+//! YAML file that drives it all, shared engines (Redis, PostgreSQL) included.
 
 mod config;
 mod cors;
