@@ -56,6 +56,8 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
+// Without `alerts`, the private unit field is the section's guard, not a non-exhaustive marker.
+#[cfg_attr(not(feature = "alerts"), allow(clippy::manual_non_exhaustive))]
 pub struct MonitoringConfig {
     /// `monitoring.metrics`.
     pub metrics: MetricsConfig,
