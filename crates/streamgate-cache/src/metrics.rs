@@ -86,7 +86,7 @@ impl CacheMetrics {
     /// Reports the store's entry count after a store or an invalidation, when it has one.
     #[allow(clippy::cast_precision_loss)] // exact up to 2^53 entries
     pub(crate) fn count_entries(&self, store: &dyn crate::CacheStore) {
-        if let Some(count) = store.entry_count() {
+        if let Some(count) = store.entry_estimate() {
             self.entries.set(count as f64);
         }
     }

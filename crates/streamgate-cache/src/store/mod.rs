@@ -82,6 +82,12 @@ pub trait CacheStore: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// An estimate of [`entry_count`](Self::entry_count) cheap enough for the request path (the
+    /// `streamgate_cache_entries` gauge, set after each store); by default the count itself.
+    fn entry_estimate(&self) -> Option<u64> {
+        self.entry_count()
+    }
+
     /// Whether the store answers now, for a readiness probe: a shared store asks its server.
     /// The default (a store in process) is always ready.
     fn health(&self) -> StoreFuture<()> {
