@@ -613,8 +613,9 @@ impl Stack {
     /// [`CHECK_TIMEOUT`](crate::CHECK_TIMEOUT). A check of the same name is replaced.
     ///
     /// The stack checks its shared engines itself: each rate-limit store (a Redis store pings
-    /// its server, `ratelimit_store`), the response cache's store (`cache_store`) and the
-    /// PostgreSQL audit sink (`audit_sink`).
+    /// its server, `ratelimit_store`), the audit queue (`audit_queue`: not ready once nine
+    /// tenths full, when the writer has fallen behind), the response cache's store
+    /// (`cache_store`) and the PostgreSQL audit sink (`audit_sink`).
     pub fn readiness_check<F, Fut, E>(mut self, name: &str, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -652,6 +653,23 @@ impl Stack {
                     async move { store.health().await }
                 });
             }
+        }
+        #[cfg(feature = "audit")]
+        if let Some((_, logger)) = &self.audit {
+            let logger = logger.clone();
+            readiness.add("audit_queue", move || {
+                let (queued, capacity) = (logger.queued(), logger.capacity());
+                // Nine tenths full: the writer is behind (a sink failing), and soon requests
+                // wait for room (block) or events are dropped (drop_oldest).
+                let ready = queued.saturating_mul(10) < capacity.saturating_mul(9);
+                std::future::ready(if ready {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{queued} of {capacity} audit events wait for the writer"
+                    ))
+                })
+            });
         }
         #[cfg(feature = "cache")]
         if let Some(cache) = &self.cache {

@@ -6,7 +6,10 @@ mod support;
 use axum::{Router, routing::get};
 use streamgate::{
     Config, Stack,
-    audit::{AuditLogger, FileSink, FileSinkConfig, SigningKey},
+    audit::{
+        AuditEvent, AuditLogger, AuditSink, FileSink, FileSinkConfig, Outcome, SigningKey,
+        SinkFuture, WhenFull,
+    },
     ratelimit::{KeyExtractor, Policy, Quota, RateLimitLayer},
 };
 use support::Served;
@@ -69,7 +72,7 @@ async fn health_and_metrics_bypass_auth_rate_limits_and_audit() {
         assert_eq!(ready.status, 200, "{}", ready.body);
         assert_eq!(
             ready.body,
-            r#"{"checks":{"ratelimit_store":"ok"},"status":"ready"}"#
+            r#"{"checks":{"audit_queue":"ok","ratelimit_store":"ok"},"status":"ready"}"#
         );
 
         let metrics = served.get("/metrics").await;
@@ -161,6 +164,54 @@ async fn a_failing_readiness_check_takes_the_replica_out_of_rotation() {
 
     database_up.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(served.get("/health/ready").await.status, 200);
+}
+
+/// A sink that never finishes a write: the writer falls behind for good.
+#[derive(Debug)]
+struct StalledSink;
+
+impl AuditSink for StalledSink {
+    fn name(&self) -> &'static str {
+        "stalled"
+    }
+
+    fn write<'a>(&'a mut self, _: &'a [AuditEvent]) -> SinkFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn an_audit_writer_that_fell_behind_takes_the_replica_out_of_rotation() {
+    let logger = AuditLogger::builder()
+        .sink(StalledSink)
+        .capacity(10)
+        .when_full(WhenFull::DropOldest)
+        .start();
+    let stack = Stack::new("shop").audit(logger.clone());
+    let served =
+        Served::start(stack.apply(Router::new().route("/items/{id}", get(|| async { "item" }))))
+            .await;
+    assert_eq!(served.get("/health/ready").await.status, 200);
+    // The writer takes the first event and stalls on it; nine more fill the queue to 9 of 10.
+    for i in 0..10 {
+        logger
+            .log_event(
+                "test",
+                "user-1",
+                "act",
+                format!("r-{i}"),
+                Outcome::Success,
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+    }
+    let behind = served.get("/health/ready").await;
+    assert_eq!(behind.status, 503, "{}", behind.body);
+    let problem: serde_json::Value = serde_json::from_str(&behind.body).unwrap();
+    assert_eq!(problem["checks"]["audit_queue"], "failed");
+    assert_eq!(problem["detail"], "not ready: audit_queue");
 }
 
 fn read_all(dir: &std::path::Path) -> String {

@@ -134,7 +134,7 @@ async fn two_replicas_share_one_quota_and_one_audit_trail() {
         assert_eq!(ready.status, 200, "{}", ready.body);
         assert_eq!(
             ready.body,
-            r#"{"checks":{"audit_sink":"ok","cache_store":"ok","ratelimit_store":"ok"},"status":"ready"}"#
+            r#"{"checks":{"audit_queue":"ok","audit_sink":"ok","cache_store":"ok","ratelimit_store":"ok"},"status":"ready"}"#
         );
     }
 
@@ -221,7 +221,12 @@ async fn a_replica_whose_engines_are_down_is_not_ready() {
     );
     assert_eq!(
         problem["checks"],
-        serde_json::json!({"ratelimit_store": "failed", "cache_store": "failed", "audit_sink": "failed"})
+        serde_json::json!({
+            "ratelimit_store": "failed",
+            "audit_queue": "ok",
+            "cache_store": "failed",
+            "audit_sink": "failed"
+        })
     );
     // fail_mode: closed: the store cannot decide, so orders are refused, not let through.
     assert_eq!(order(&replica).await, 503);

@@ -386,6 +386,12 @@ impl AuditLogger {
         self.inner.queue.len()
     }
 
+    /// How many events the queue holds before `when_full` applies.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.inner.queue.capacity()
+    }
+
     /// The clock that timestamps events.
     #[must_use]
     pub fn clock(&self) -> AuditClock {

@@ -217,6 +217,10 @@ impl Queue {
         dropped
     }
 
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.lock().events.len()
     }
