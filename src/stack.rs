@@ -180,6 +180,16 @@ impl Stack {
         let metrics = &config.monitoring.metrics;
         let mut stack =
             Self::without_rate_limits(metrics.service_name.clone()).trusted_proxies(trusted);
+        if config
+            .security
+            .request_timeout
+            .is_some_and(|timeout| timeout.is_zero())
+        {
+            return Err(ConfigError::new(
+                "config",
+                "security.request_timeout: a zero timeout would refuse every request; remove the key for none",
+            ));
+        }
         stack.request_timeout = config.security.request_timeout;
         stack.secure_headers = crate::SecureHeaders::from_config(&config.security.response_headers)
             .map_err(|e| ConfigError::new("config", format!("security.response_headers: {e}")))?
@@ -586,8 +596,10 @@ impl Stack {
     /// Answers 503 problem+json to a request still running after `timeout` (its handler's
     /// future is dropped). It bounds the handler (inside the cache and the validation settings,
     /// innermost); every layer outside it, metrics and audit included, sees and records the 503.
+    ///
+    /// A zero `timeout` turns the timeout off (it would refuse every request).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
+        self.request_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 

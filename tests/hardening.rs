@@ -159,6 +159,13 @@ async fn a_policy_that_cannot_be_a_header_is_refused_with_its_key() {
         .unwrap_err()
         .to_string();
     assert!(error.starts_with("hardening.yaml:2"), "{error}");
+    let zero =
+        Config::from_yaml_str("hardening.yaml", "security:\n  request_timeout: 0s\n").unwrap();
+    let error = Stack::from_config(&zero).unwrap_err().to_string();
+    assert!(
+        error.contains("security.request_timeout: a zero timeout"),
+        "{error}"
+    );
 }
 
 async fn send_with(app: &Router, request: Request<Body>) -> Response<()> {
