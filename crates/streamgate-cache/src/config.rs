@@ -239,6 +239,11 @@ impl CacheRedisConfig {
         builder: CacheLayerBuilder,
         local_entries: u64,
     ) -> Result<CacheLayerBuilder, CacheConfigError> {
+        if self.timeout.is_zero() {
+            return Err(CacheConfigError(
+                "redis: a zero timeout would fail every call".to_owned(),
+            ));
+        }
         let store = crate::RedisCacheStore::builder(self.url.as_str())
             .prefix(self.prefix.as_str())
             .timeout(self.timeout)
@@ -313,6 +318,11 @@ mod tests {
             error.to_string().starts_with("redis: invalid Redis URL"),
             "{error}"
         );
+
+        let mut zero = config.clone();
+        zero.redis.as_mut().unwrap().timeout = Duration::ZERO;
+        let error = zero.builder(MetricsHandle::global()).unwrap_err();
+        assert!(error.to_string().contains("zero timeout"), "{error}");
 
         let error = serde_yaml_ng::from_str::<CacheConfig>("redis: {uri: x}\n").unwrap_err();
         assert!(error.to_string().contains("unknown field `uri`"), "{error}");

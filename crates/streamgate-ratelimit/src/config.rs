@@ -309,6 +309,11 @@ impl RateLimitConfig {
         let Some(redis) = &self.redis else {
             return Ok(None);
         };
+        if redis.timeout.is_zero() {
+            return Err(RateLimitConfigError::new(
+                "redis: a zero timeout would fail every call",
+            ));
+        }
         redis_store(redis, self.max_keys, metrics).map(Some)
     }
 
@@ -454,6 +459,9 @@ mod tests {
         config.redis.as_mut().unwrap().url = "http://not-redis".to_owned();
         let error = config.store(&metrics).unwrap_err();
         assert!(error.to_string().contains("invalid Redis URL"), "{error}");
+        config.redis.as_mut().unwrap().timeout = Duration::ZERO;
+        let error = config.store(&metrics).unwrap_err();
+        assert!(error.to_string().contains("zero timeout"), "{error}");
     }
 
     #[cfg(not(feature = "redis"))]
