@@ -14,8 +14,8 @@ use crate::{
     service::RateLimit,
 };
 
-const REQUESTS: &str = "streamgate_ratelimit_requests_total";
-const STORE_ERRORS: &str = "streamgate_ratelimit_store_errors_total";
+pub(crate) const REQUESTS: &str = "streamgate_ratelimit_requests_total";
+pub(crate) const STORE_ERRORS: &str = "streamgate_ratelimit_store_errors_total";
 
 /// What the layer does when its store cannot decide (a shared store unreachable).
 ///

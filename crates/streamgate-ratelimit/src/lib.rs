@@ -103,7 +103,7 @@ pub use response::{
 pub use service::{RateLimit, ResponseFuture};
 #[doc(inline)]
 pub use store::{
-    Check, CheckMode, Decision, Decisions, HealthFuture, MemoryStore, MemoryStoreBuilder, PolicyId,
+    Check, CheckMode, Decision, Decisions, MemoryStore, MemoryStoreBuilder, PolicyId,
     RateLimitStore, StoreError, StoreFuture, StoreResult,
 };
 #[cfg(feature = "redis")]

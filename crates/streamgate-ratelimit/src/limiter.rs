@@ -14,10 +14,8 @@ use streamgate_core::{LogLimiter, MetricsHandle};
 use crate::{
     Check, Decision, FailMode, Gcra, MemoryStore, PolicyId, Quota, RateLimitConfigError,
     RateLimitKey, RateLimitStore, StoreError,
+    layer::{REQUESTS, STORE_ERRORS},
 };
-
-const REQUESTS: &str = "streamgate_ratelimit_requests_total";
-const STORE_ERRORS: &str = "streamgate_ratelimit_store_errors_total";
 
 /// Builds a [`RateLimiter`].
 #[derive(Debug, Clone)]

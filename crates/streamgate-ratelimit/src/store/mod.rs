@@ -103,14 +103,10 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug + 'static {
 
     /// Whether the store can decide now, for a readiness probe: a shared store asks its server.
     /// The default (a store in process) is always ready.
-    fn health(&self) -> HealthFuture<'_> {
-        Box::pin(std::future::ready(Ok(())))
+    fn health(&self) -> streamgate_core::store::StoreFuture<()> {
+        streamgate_core::store::StoreFuture::ready(Ok(()))
     }
 }
-
-/// The future [`RateLimitStore::health`] returns.
-pub type HealthFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// The policies registered with a store: their names, unique within the store.
 #[derive(Debug, Default)]

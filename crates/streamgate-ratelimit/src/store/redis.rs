@@ -259,8 +259,9 @@ impl Inner {
 }
 
 impl RateLimitStore for RedisStore {
-    fn health(&self) -> super::HealthFuture<'_> {
-        Box::pin(RedisStore::health(self))
+    fn health(&self) -> streamgate_core::store::StoreFuture<()> {
+        let store = self.clone();
+        streamgate_core::store::StoreFuture::boxed(async move { store.health().await })
     }
 
     fn register_policy(&self, id: PolicyId, name: &str, quota: &Quota) -> Result<(), StoreError> {
