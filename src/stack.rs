@@ -273,6 +273,17 @@ impl Stack {
             if audit.enabled {
                 let mut stack = stack;
                 let logger = audit_logger(audit, stack.layer_metrics(), &mut stack.readiness)?;
+                // The seed's `Disk full`, for the disk the audit trail needs room on.
+                #[cfg(feature = "alerts")]
+                if let Some(alerts) = &stack.alerts
+                    && config.monitoring.alerts.default_rules
+                    && audit.sink == crate::AuditSinkKind::File
+                {
+                    alerts.add_rule(streamgate_alerts::AlertRule::disk_full(
+                        "AuditDiskFull",
+                        &audit.dir,
+                    ));
+                }
                 stack.audit(logger)
             } else {
                 stack

@@ -56,7 +56,10 @@ async fn the_stack_evaluates_the_seeds_rules_and_serves_them_at_alerts() {
             "HighErrorRate",
             "ElevatedErrorRate",
             "HighLatency",
-            "ElevatedLatency"
+            "ElevatedLatency",
+            "HighCpuUsage",
+            "HighMemoryUsage",
+            "OutOfMemory"
         ]
     );
     let app = stack.apply(routes());
@@ -199,7 +202,7 @@ async fn the_default_rules_export_over_the_configured_window() {
         .unwrap();
     assert_eq!(
         exported.yaml.matches("- alert: ").count(),
-        4,
+        7,
         "{}",
         exported.yaml
     );
@@ -240,4 +243,68 @@ fn config_errors_name_the_file_line_and_key() {
         error.to_string(),
         "config: monitoring.alerts: rules: `X` needs exactly one of `above` and `below`"
     );
+}
+
+#[tokio::test]
+async fn a_file_audit_trail_gets_the_disk_full_rule() {
+    let dir = std::env::temp_dir().join(format!("streamgate-alerts-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("audit.key");
+    std::fs::write(&key_file, "00112233445566778899aabbccddeeff").unwrap();
+    let audit_dir = dir.join("trail");
+    let yaml = format!(
+        "security:\n  audit_logging:\n    sink: file\n    dir: {}\n    key_file: {}\n",
+        audit_dir.display(),
+        key_file.display()
+    );
+    let config = Config::from_yaml_str("streamgate.yaml", &yaml).unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let rules = stack.alerting().unwrap().rules();
+    let disk = rules
+        .iter()
+        .find(|rule| rule.name() == "AuditDiskFull")
+        .expect("an AuditDiskFull rule");
+    assert_eq!(disk.signal(), &Signal::DiskUsage { path: audit_dir });
+    assert_eq!(disk.level(), Severity::Critical);
+    // The seed's request and resource rules are there too.
+    for name in ["HighErrorRate", "HighCpuUsage", "OutOfMemory"] {
+        assert!(rules.iter().any(|rule| rule.name() == name), "{name}");
+    }
+    // It is evaluated over this machine's disk like any rule (the disk is not 95% full here).
+    let alerts = stack.alerting().unwrap();
+    alerts.evaluate().await;
+    assert!(
+        alerts
+            .active()
+            .iter()
+            .all(|alert| alert.id != "AuditDiskFull"),
+        "{:?}",
+        alerts.active()
+    );
+    assert!(
+        stack
+            .recorder()
+            .render()
+            .contains("streamgate_disk_usage_ratio{path=")
+    );
+
+    // Without the file sink (or without the default rules) there is no disk to watch.
+    let tracing =
+        Config::from_yaml_str("streamgate.yaml", "security:\n  audit_logging: {}\n").unwrap();
+    let rules = Stack::from_config(&tracing)
+        .unwrap()
+        .alerting()
+        .unwrap()
+        .rules();
+    assert!(rules.iter().all(|rule| rule.name() != "AuditDiskFull"));
+    let no_defaults = format!("{yaml}monitoring:\n  alerts:\n    default_rules: false\n");
+    let config = Config::from_yaml_str("streamgate.yaml", &no_defaults).unwrap();
+    let rules = Stack::from_config(&config)
+        .unwrap()
+        .alerting()
+        .unwrap()
+        .rules();
+    assert!(rules.is_empty(), "{rules:?}");
+    drop(stack);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -164,7 +164,16 @@ async fn the_readme_yaml_examples_parse() {
     let config = Config::from_yaml_str("README.md", alerts).unwrap();
     let stack = Stack::from_config(&config).unwrap();
     let rules = stack.alerting().unwrap().rules();
-    assert_eq!(rules.len(), 5, "the seed's four and QueueBacklog");
+    let names: Vec<&str> = rules.iter().map(|rule| rule.name()).collect();
+    assert_eq!(
+        names.len(),
+        9,
+        "the seed's seven, QueueBacklog and DataDiskFull: {names:?}"
+    );
+    assert!(
+        names.ends_with(&["QueueBacklog", "DataDiskFull"]),
+        "{names:?}"
+    );
 }
 
 /// The error `Stack::from_config` gives for `yaml`.

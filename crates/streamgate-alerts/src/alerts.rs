@@ -11,8 +11,8 @@ use streamgate_metrics::MetricsRecorder;
 use tokio::{task::JoinHandle, time::Instant};
 
 use crate::{
-    Alert, AlertHandler, AlertRule, AlertState, Notification, Severity, Signal,
-    metrics::AlertMetrics,
+    Alert, AlertHandler, AlertRule, AlertState, Notification, ResourceSource, Severity, Signal,
+    SystemResources, metrics::AlertMetrics, resources::Resources,
 };
 
 /// Alert rules evaluated in-process over a [`MetricsRecorder`], with the seed's API: add rules
@@ -39,6 +39,7 @@ struct Inner {
     reported: Mutex<HashMap<String, f64>>,
     handlers: Mutex<Vec<Arc<dyn AlertHandler>>>,
     metrics: AlertMetrics,
+    resources: Resources,
     /// One evaluation at a time, so that handlers see changes in order.
     turn: tokio::sync::Mutex<()>,
 }
@@ -84,6 +85,7 @@ pub struct AlertsBuilder {
     handler_timeout: Duration,
     rules: Vec<AlertRule>,
     handlers: Vec<Arc<dyn AlertHandler>>,
+    resources: Arc<dyn ResourceSource>,
 }
 
 impl AlertsBuilder {
@@ -118,11 +120,20 @@ impl AlertsBuilder {
         self
     }
 
+    /// Where the resource rules ([`Signal::CpuUsage`], [`Signal::MemoryUsage`],
+    /// [`Signal::DiskUsage`]) read the process's resources (default: [`SystemResources`], the
+    /// operating system).
+    pub fn resource_source(mut self, source: impl ResourceSource) -> Self {
+        self.resources = Arc::new(source);
+        self
+    }
+
     /// Finishes. A rule whose name is already taken replaces the earlier one.
     pub fn build(self) -> Alerts {
         let alerts = Alerts {
             inner: Arc::new(Inner {
                 metrics: AlertMetrics::new(&self.recorder),
+                resources: Resources::new(self.resources, &self.recorder),
                 recorder: self.recorder,
                 interval: self.interval.max(Duration::from_millis(10)),
                 handler_timeout: self.handler_timeout,
@@ -152,6 +163,7 @@ impl Alerts {
             handler_timeout: Duration::from_secs(10),
             rules: Vec::new(),
             handlers: Vec::new(),
+            resources: Arc::new(SystemResources),
         }
     }
 
@@ -291,8 +303,12 @@ impl Alerts {
             let mut rules = lock(&self.inner.rules);
             let mut changed = Vec::new();
             for tracked in rules.iter_mut().filter(|t| select(&t.rule.signal)) {
+                let resources = &self.inner.resources;
                 let value = match &tracked.rule.signal {
                     Signal::Reported { name } => reported.get(name).copied(),
+                    Signal::CpuUsage => resources.cpu_usage(now),
+                    Signal::MemoryUsage => resources.memory_usage(),
+                    Signal::DiskUsage { path } => resources.disk_usage(path),
                     signal => signal.read(&self.inner.recorder),
                 };
                 let holding = value.filter(|v| tracked.rule.threshold.holds(*v));

@@ -28,7 +28,7 @@ use crate::{
 /// alertmanager: http://127.0.0.1:9093
 /// "#).unwrap();
 /// let alerts = config.build(MetricsRecorder::new(), "upload").unwrap().build();
-/// assert_eq!(alerts.rules().len(), 5); // the seed's four and QueueBacklog
+/// assert_eq!(alerts.rules().len(), 8); // the seed's seven and QueueBacklog
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,7 +40,9 @@ pub struct AlertsConfig {
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
     /// The seed's threshold rules for the service (default true): error rate above 10% critical
-    /// and 5% warning, p99 latency above 5 s critical and 2 s warning, each for a minute.
+    /// and 5% warning, p99 latency above 5 s critical and 2 s warning, each for a minute; CPU
+    /// above 80% warning and memory above 80% warning for five minutes, memory above 95% of the
+    /// limit critical for a minute (see [`AlertRule::defaults`]).
     pub default_rules: bool,
     /// Further rules.
     pub rules: Vec<RuleConfig>,
@@ -79,8 +81,9 @@ pub struct RuleConfig {
     pub name: String,
     /// What it measures: `{ kind: error_rate, service: upload }`,
     /// `{ kind: latency, service: upload, quantile: 0.99 }` (optionally `route`),
-    /// `{ kind: counter_increase, name: ..., labels: {...} }`, `{ kind: gauge, name: ... }` or
-    /// `{ kind: reported, name: ... }`.
+    /// `{ kind: counter_increase, name: ..., labels: {...} }`, `{ kind: gauge, name: ... }`,
+    /// `{ kind: reported, name: ... }`, or the process's resources as shares from 0 to 1:
+    /// `{ kind: cpu_usage }`, `{ kind: memory_usage }`, `{ kind: disk_usage, path: /var/lib/app }`.
     pub signal: Signal,
     /// Fires above this value.
     #[serde(default)]
@@ -245,6 +248,22 @@ mod tests {
         );
         let url = build("webhook: ftp://hooks.example.com\n").unwrap_err();
         assert!(url.to_string().starts_with("webhook: "), "{url}");
+    }
+
+    #[test]
+    fn resource_rules_are_read() {
+        let yaml = "default_rules: false\nrules:\n  - {name: Cpu, signal: {kind: cpu_usage}, above: 0.9}\n  - {name: Disk, signal: {kind: disk_usage, path: /var/lib/app}, above: 0.9, severity: critical}\n";
+        let rules = build(yaml).unwrap().build().rules();
+        assert_eq!(rules[0].signal(), &Signal::CpuUsage);
+        assert_eq!(
+            rules[1].signal(),
+            &Signal::DiskUsage {
+                path: "/var/lib/app".into()
+            }
+        );
+        let pathless = "rules:\n  - {name: D, signal: {kind: disk_usage}, above: 0.9}\n";
+        let error = serde_yaml_ng::from_str::<AlertsConfig>(pathless).unwrap_err();
+        assert!(error.to_string().contains("path"), "{error}");
     }
 
     #[test]

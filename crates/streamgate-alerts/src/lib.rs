@@ -2,9 +2,11 @@
 //! or Alertmanager.
 //!
 //! - [`AlertRule`]: a [`Signal`] read from the recorder's sliding window (error rate, a latency
-//!   quantile, a counter's increase, a gauge) or reported by the service, a [`Threshold`], a
-//!   `for` duration and a [`Severity`] (critical, warning, info). [`AlertRule::defaults`] are the
-//!   seed's: error rate above 10% / 5%, p99 latency above 5 s / 2 s.
+//!   quantile, a counter's increase, a gauge), reported by the service, or one of the process's
+//!   resources (CPU, memory, a disk), a [`Threshold`], a `for` duration and a [`Severity`]
+//!   (critical, warning, info). [`AlertRule::defaults`] are the seed's: error rate above 10% /
+//!   5%, p99 latency above 5 s / 2 s, CPU above 80%, memory above 80% / 95% of the limit;
+//!   [`AlertRule::disk_full`] is its `Disk full` for a path.
 //! - [`Alerts`]: the rules and their alerts (pending, firing, resolved), the seed's API
 //!   ([`add_rule`](Alerts::add_rule), [`register_handler`](Alerts::register_handler),
 //!   [`check_metric`](Alerts::check_metric), [`resolve`](Alerts::resolve),
@@ -17,7 +19,9 @@
 //! - [`prometheus_rules`]: the same rules as a Prometheus rule file, for a fleet-wide view
 //!   across replicas.
 //! - Metrics: `streamgate_alerts_firing{severity}`, `streamgate_alerts_evaluations_total`,
-//!   `streamgate_alerts_notifications_total{handler,outcome}`.
+//!   `streamgate_alerts_notifications_total{handler,outcome}`; and, as the resource rules read
+//!   them, `streamgate_process_cpu_usage_ratio`, `streamgate_process_memory_usage_ratio` and
+//!   `streamgate_disk_usage_ratio{path}`.
 //!
 //! Every replica evaluates its own rules over its own requests; Alertmanager groups what they
 //! send. Time is tokio's, so tests move `for` durations with paused time.
@@ -60,6 +64,7 @@ mod handler;
 mod http;
 mod metrics;
 mod prometheus_rules;
+mod resources;
 mod route;
 mod rule;
 mod webhook;
@@ -71,6 +76,7 @@ pub use config::{AlertsConfig, AlertsConfigError, RuleConfig};
 pub use handler::{AlertHandler, BoxFuture, HandlerError, LogHandler, Notification};
 pub use http::HandlerConfigError;
 pub use prometheus_rules::{PrometheusRules, PrometheusRulesError, prometheus_rules};
+pub use resources::{CPU_USAGE, DISK_USAGE, MEMORY_USAGE, ResourceSource, SystemResources};
 pub use route::alerts_route;
 pub use rule::{AlertRule, Severity, Signal, Threshold};
 pub use webhook::WebhookHandler;

@@ -12,7 +12,12 @@
 //! | `latency` | `histogram_quantile(q, sum by (le) (rate(http_server_request_duration_seconds_bucket{service_name="s"[,http_route="r"]}[w])))` |
 //! | `counter_increase` | `sum(increase(name{labels}[w]))` |
 //! | `gauge` | `sum(name{labels})` |
+//! | `cpu_usage` | `max by (instance) (streamgate_process_cpu_usage_ratio)` |
+//! | `memory_usage` | `max by (instance) (streamgate_process_memory_usage_ratio)` |
+//! | `disk_usage` | `max by (instance) (streamgate_disk_usage_ratio{path="p"})` |
 //!
+//! The resource rules are each replica's own, so they fire per instance over the gauges the
+//! in-process evaluation exports.
 //! Errors are 5xx responses, the recorder's default. A `reported` rule reads a value the service
 //! reports in process, which Prometheus never sees: it is left out and named in
 //! [`PrometheusRules::left_out`]. Each alert carries the labels the in-process alert carries
@@ -33,7 +38,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::Serialize;
 use streamgate_metrics::names;
 
-use crate::{AlertRule, Signal, Threshold};
+use crate::{AlertRule, CPU_USAGE, DISK_USAGE, MEMORY_USAGE, Signal, Threshold};
 
 /// A Prometheus rule file made from alert rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +183,13 @@ fn expression(signal: &Signal, range: &str) -> Result<Option<String>, String> {
             format!("sum(increase({}[{range}]))", series(name, labels)?)
         }
         Signal::Gauge { name, labels } => format!("sum({})", series(name, labels)?),
+        // Each replica's own resources: one alert per instance, not a fleet sum.
+        Signal::CpuUsage => format!("max by (instance) ({CPU_USAGE})"),
+        Signal::MemoryUsage => format!("max by (instance) ({MEMORY_USAGE})"),
+        Signal::DiskUsage { path } => {
+            let path = selector_pair("path", &path.to_string_lossy());
+            format!("max by (instance) ({DISK_USAGE}{{{path}}})")
+        }
         Signal::Reported { .. } => return Ok(None),
     }))
 }

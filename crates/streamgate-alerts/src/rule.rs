@@ -1,6 +1,6 @@
 //! Alert rules: what is measured, the threshold, how long it must hold, and how severe it is.
 
-use std::{collections::BTreeMap, fmt, time::Duration};
+use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use streamgate_metrics::{MetricsRecorder, names};
@@ -81,11 +81,23 @@ pub enum Signal {
         /// The name the value is reported under.
         name: String,
     },
+    /// The share (0 to 1) of the CPUs available to the process that it used since the previous
+    /// evaluation, one check interval ago; no data at the first evaluation.
+    CpuUsage,
+    /// The process's resident memory as a share of its memory limit: its cgroup's (a
+    /// container's) when it has one, else the machine's memory.
+    MemoryUsage,
+    /// The used share (0 to 1) of the filesystem holding `path`, as `df` counts it.
+    DiskUsage {
+        /// A file or directory on the filesystem to watch (the audit trail's directory, say).
+        path: PathBuf,
+    },
 }
 
 impl Signal {
-    /// The current value, or `None` without data (no request in the window, no such series, no
-    /// report yet); a rule without data does not fire.
+    /// The current value of a signal the recorder holds, or `None` without data (no request in
+    /// the window, no such series); a rule without data does not fire. Reported values and the
+    /// process's resources are read by [`Alerts`](crate::Alerts) itself.
     pub(crate) fn read(&self, recorder: &MetricsRecorder) -> Option<f64> {
         match self {
             Signal::ErrorRate { service } => recorder.error_rate(service),
@@ -105,7 +117,10 @@ impl Signal {
                 Some(recorder.window_counter_sum(name, &labels) as f64)
             }
             Signal::Gauge { name, labels } => recorder.gauge_sum(name, &pairs(labels)),
-            Signal::Reported { .. } => None,
+            Signal::Reported { .. }
+            | Signal::CpuUsage
+            | Signal::MemoryUsage
+            | Signal::DiskUsage { .. } => None,
         }
     }
 
@@ -123,6 +138,9 @@ impl Signal {
             Signal::CounterIncrease { name, .. } => format!("increase of {name}"),
             Signal::Gauge { name, .. } => name.clone(),
             Signal::Reported { name } => name.clone(),
+            Signal::CpuUsage => "CPU usage".to_owned(),
+            Signal::MemoryUsage => "memory usage".to_owned(),
+            Signal::DiskUsage { path } => format!("disk usage of {}", path.display()),
         }
     }
 }
@@ -276,9 +294,55 @@ impl AlertRule {
     }
 
     /// The seed's threshold rules for `service`: error rate above 10% (critical) and 5%
-    /// (warning), p99 latency above 5 s (critical) and 2 s (warning), each held for a minute.
+    /// (warning), p99 latency above 5 s (critical) and 2 s (warning), each held for a minute;
+    /// then its resource rules ([`resource_defaults`](Self::resource_defaults)).
     #[must_use]
     pub fn defaults(service: &str) -> Vec<AlertRule> {
+        let mut rules = Self::request_defaults(service);
+        rules.extend(Self::resource_defaults(service));
+        rules
+    }
+
+    /// The seed's resource rules for the process serving `service`: CPU usage above 80% for
+    /// five minutes (`HighCpuUsage`, warning), memory above 80% of the limit for five minutes
+    /// (`HighMemoryUsage`, warning) and above 95% for a minute (`OutOfMemory`, critical).
+    #[must_use]
+    pub fn resource_defaults(service: &str) -> Vec<AlertRule> {
+        let minute = Duration::from_secs(60);
+        vec![
+            AlertRule::new("HighCpuUsage", Signal::CpuUsage)
+                .above(0.80)
+                .for_duration(5 * minute)
+                .severity(Severity::Warning)
+                .summary(format!("{service} uses more than 80% of its CPUs")),
+            AlertRule::new("HighMemoryUsage", Signal::MemoryUsage)
+                .above(0.80)
+                .for_duration(5 * minute)
+                .severity(Severity::Warning)
+                .summary(format!("{service} uses more than 80% of its memory limit")),
+            AlertRule::new("OutOfMemory", Signal::MemoryUsage)
+                .above(0.95)
+                .for_duration(minute)
+                .severity(Severity::Critical)
+                .summary(format!("{service} uses more than 95% of its memory limit")),
+        ]
+    }
+
+    /// The seed's `Disk full`: critical once the filesystem holding `path` is more than 95%
+    /// used for a minute.
+    #[must_use]
+    pub fn disk_full(name: impl Into<String>, path: impl Into<PathBuf>) -> AlertRule {
+        let path = path.into();
+        let summary = format!("the disk holding {} is more than 95% full", path.display());
+        AlertRule::new(name, Signal::DiskUsage { path })
+            .above(0.95)
+            .for_duration(Duration::from_secs(60))
+            .severity(Severity::Critical)
+            .summary(summary)
+    }
+
+    /// The request rules of [`defaults`](Self::defaults).
+    fn request_defaults(service: &str) -> Vec<AlertRule> {
         let minute = Duration::from_secs(60);
         let errors = || Signal::ErrorRate {
             service: service.to_owned(),

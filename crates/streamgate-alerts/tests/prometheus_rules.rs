@@ -25,7 +25,8 @@ fn run_promtool(dir: &std::path::Path, args: &[&str]) {
 }
 
 /// Two replicas (`instance` a and b) of `shop`; per 15 s, a answers `a_errors` 500s and b
-/// `b_ok` 200s, and every request takes between 5 and 7.5 s when `slow`, else under 5 ms.
+/// `b_ok` 200s, and every request takes between 5 and 7.5 s when `slow`, else under 5 ms. When
+/// `slow`, replica a also uses 95% of its CPUs and 97% of its memory limit; b half of each.
 fn series(a_errors: u32, b_ok: u32, slow: bool) -> String {
     let count = "http_server_request_duration_seconds_count";
     let bucket = "http_server_request_duration_seconds_bucket";
@@ -47,6 +48,18 @@ fn series(a_errors: u32, b_ok: u32, slow: bool) -> String {
     ] {
         lines.push(format!(
             "      - series: '{bucket}{{service_name=\"shop\",http_route=\"/items/{{id}}\",le=\"{le}\"}}'\n        values: '0+{step}x40'"
+        ));
+    }
+    let a_share = if slow { "0.97" } else { "0.5" };
+    for (name, a) in [
+        ("streamgate_process_memory_usage_ratio", a_share),
+        ("streamgate_process_cpu_usage_ratio", a_share),
+    ] {
+        lines.push(format!(
+            "      - series: '{name}{{instance=\"a\"}}'\n        values: '{a}x40'"
+        ));
+        lines.push(format!(
+            "      - series: '{name}{{instance=\"b\"}}'\n        values: '0.5x40'"
         ));
     }
     lines.join("\n")
@@ -113,6 +126,19 @@ tests:
       - eval_time: 30s
         alertname: HighErrorRate
         exp_alerts: []
+      - eval_time: 5m
+        alertname: OutOfMemory
+        exp_alerts:
+          - exp_labels: {{severity: critical, instance: a}}
+            exp_annotations: {{summary: \"shop uses more than 95% of its memory limit\"}}
+      - eval_time: 6m
+        alertname: HighCpuUsage
+        exp_alerts:
+          - exp_labels: {{severity: warning, instance: a}}
+            exp_annotations: {{summary: \"shop uses more than 80% of its CPUs\"}}
+      - eval_time: 4m
+        alertname: HighCpuUsage
+        exp_alerts: []
   - interval: 15s
     input_series:
 {healthy}
@@ -125,6 +151,12 @@ tests:
         exp_alerts: []
       - eval_time: 5m
         alertname: SlowItems
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: HighMemoryUsage
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: OutOfMemory
         exp_alerts: []
 ",
         unhealthy = series(3, 17, true),
