@@ -104,16 +104,23 @@ async fn create(Valid(Json(order)): Valid<Json<NewOrder>>) -> String {
 
 #[tokio::test]
 async fn every_metric_the_dashboard_reads_is_exported() {
-    let config = Config::from_yaml_str(
-        "dashboard.yaml",
+    // The audit trail on files, so that its disk is watched; alerts evaluated often, so that
+    // the CPU reading (two evaluations apart) is there soon.
+    let dir =
+        std::env::temp_dir().join(format!("streamgate-dashboard-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("audit.key"), "00112233445566778899aabbccddeeff").unwrap();
+    let yaml = format!(
         r#"
 monitoring:
   metrics:
     service_name: shop
+  alerts:
+    check_interval: 20ms
 optimization:
   cache:
     routes:
-      /orders: {shared: true}
+      /orders: {{shared: true}}
 security:
   auth:
     allow_anonymous: true
@@ -123,9 +130,15 @@ security:
           audiences: [shop]
           keys:
             - hmac_secret: a-dashboard-test-secret-of-32-bytes!
+  audit_logging:
+    sink: file
+    dir: {trail}
+    key_file: {key}
 "#,
-    )
-    .unwrap();
+        trail = dir.join("trail").display(),
+        key = dir.join("audit.key").display(),
+    );
+    let config = Config::from_yaml_str("dashboard.yaml", &yaml).unwrap();
     let stack = Stack::from_config(&config).unwrap();
     let served = Served::start(
         stack.apply(Router::new().route("/orders", post(create).get(|| async { "orders" }))),
@@ -141,7 +154,14 @@ security:
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    let exposition = served.get("/metrics").await.body;
+    let mut exposition = served.get("/metrics").await.body;
+    for _ in 0..250 {
+        if exposition.contains("streamgate_process_cpu_usage_ratio ") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        exposition = served.get("/metrics").await.body;
+    }
 
     let names: BTreeSet<String> = queries().iter().flat_map(|q| metric_names(q)).collect();
     assert!(names.len() >= 15, "{names:?}");
@@ -160,4 +180,7 @@ security:
         missing.is_empty(),
         "not exported: {missing:?}\n{exposition}"
     );
+    drop(served);
+    drop(stack);
+    std::fs::remove_dir_all(&dir).ok();
 }
