@@ -53,6 +53,7 @@ async fn the_stack_evaluates_the_seeds_rules_and_serves_them_at_alerts() {
     assert_eq!(
         rules,
         [
+            "ServiceDown",
             "HighErrorRate",
             "ElevatedErrorRate",
             "HighLatency",
@@ -202,7 +203,7 @@ async fn the_default_rules_export_over_the_configured_window() {
         .unwrap();
     assert_eq!(
         exported.yaml.matches("- alert: ").count(),
-        7,
+        8,
         "{}",
         exported.yaml
     );

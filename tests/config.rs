@@ -167,8 +167,8 @@ async fn the_readme_yaml_examples_parse() {
     let names: Vec<&str> = rules.iter().map(|rule| rule.name()).collect();
     assert_eq!(
         names.len(),
-        9,
-        "the seed's seven, QueueBacklog and DataDiskFull: {names:?}"
+        10,
+        "the seed's eight, QueueBacklog and DataDiskFull: {names:?}"
     );
     assert!(
         names.ends_with(&["QueueBacklog", "DataDiskFull"]),

@@ -28,7 +28,7 @@ use crate::{
 /// alertmanager: http://127.0.0.1:9093
 /// "#).unwrap();
 /// let alerts = config.build(MetricsRecorder::new(), "upload").unwrap().build();
-/// assert_eq!(alerts.rules().len(), 8); // the seed's seven and QueueBacklog
+/// assert_eq!(alerts.rules().len(), 9); // the seed's eight and QueueBacklog
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -39,7 +39,8 @@ pub struct AlertsConfig {
     /// How often every rule is evaluated (default 30s, the seed's).
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
-    /// The seed's threshold rules for the service (default true): error rate above 10% critical
+    /// The seed's threshold rules for the service (default true): no replica up for a minute
+    /// critical (in the Prometheus rule file; in process the replica is up), error rate above 10% critical
     /// and 5% warning, p99 latency above 5 s critical and 2 s warning, each for a minute; CPU
     /// above 80% warning and memory above 80% warning for five minutes, memory above 95% of the
     /// limit critical for a minute (see [`AlertRule::defaults`]).
@@ -82,6 +83,7 @@ pub struct RuleConfig {
     /// What it measures: `{ kind: error_rate, service: upload }`,
     /// `{ kind: latency, service: upload, quantile: 0.99 }` (optionally `route`),
     /// `{ kind: counter_increase, name: ..., labels: {...} }`, `{ kind: gauge, name: ... }`,
+    /// `{ kind: replicas_up, service: upload }`,
     /// `{ kind: reported, name: ... }`, or the process's resources as shares from 0 to 1:
     /// `{ kind: cpu_usage }`, `{ kind: memory_usage }`, `{ kind: disk_usage, path: /var/lib/app }`.
     pub signal: Signal,

@@ -4,8 +4,8 @@
 //! - [`AlertRule`]: a [`Signal`] read from the recorder's sliding window (error rate, a latency
 //!   quantile, a counter's increase, a gauge), reported by the service, or one of the process's
 //!   resources (CPU, memory, a disk), a [`Threshold`], a `for` duration and a [`Severity`]
-//!   (critical, warning, info). [`AlertRule::defaults`] are the seed's: error rate above 10% /
-//!   5%, p99 latency above 5 s / 2 s, CPU above 80%, memory above 80% / 95% of the limit;
+//!   (critical, warning, info). [`AlertRule::defaults`] are the seed's: no replica up, error rate
+//!   above 10% / 5%, p99 latency above 5 s / 2 s, CPU above 80%, memory above 80% / 95% of the limit;
 //!   [`AlertRule::disk_full`] is its `Disk full` for a path.
 //! - [`Alerts`]: the rules and their alerts (pending, firing, resolved), the seed's API
 //!   ([`add_rule`](Alerts::add_rule), [`register_handler`](Alerts::register_handler),

@@ -12,6 +12,7 @@
 //! | `latency` | `histogram_quantile(q, sum by (le) (rate(http_server_request_duration_seconds_bucket{service_name="s"[,http_route="r"]}[w])))` |
 //! | `counter_increase` | `sum(increase(name{labels}[w]))` |
 //! | `gauge` | `sum(name{labels})` |
+//! | `replicas_up` | `sum(streamgate_service_info{service_name="s"}) or vector(0)` |
 //! | `cpu_usage` | `max by (instance) (streamgate_process_cpu_usage_ratio)` |
 //! | `memory_usage` | `max by (instance) (streamgate_process_memory_usage_ratio)` |
 //! | `disk_usage` | `max by (instance) (streamgate_disk_usage_ratio{path="p"})` |
@@ -183,6 +184,12 @@ fn expression(signal: &Signal, range: &str) -> Result<Option<String>, String> {
             format!("sum(increase({}[{range}]))", series(name, labels)?)
         }
         Signal::Gauge { name, labels } => format!("sum({})", series(name, labels)?),
+        // `or vector(0)`: with no replica scraped the sum is empty, not 0.
+        Signal::ReplicasUp { service } => format!(
+            "sum({}{{{}}}) or vector(0)",
+            names::SERVICE_INFO,
+            selector_pair(names::SERVICE_LABEL, service)
+        ),
         // Each replica's own resources: one alert per instance, not a fleet sum.
         Signal::CpuUsage => format!("max by (instance) ({CPU_USAGE})"),
         Signal::MemoryUsage => format!("max by (instance) ({MEMORY_USAGE})"),

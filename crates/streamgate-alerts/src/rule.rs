@@ -81,6 +81,13 @@ pub enum Signal {
         /// The name the value is reported under.
         name: String,
     },
+    /// How many replicas of `service` are up: in process, 1 once its metrics layer serves
+    /// requests (this replica, the only one it can see); in the Prometheus rule file, the
+    /// replicas Prometheus scrapes, 0 when none answers. `below 1` is the seed's `Service down`.
+    ReplicasUp {
+        /// The `service_name` label.
+        service: String,
+    },
     /// The share (0 to 1) of the CPUs available to the process that it used since the previous
     /// evaluation, one check interval ago; no data at the first evaluation.
     CpuUsage,
@@ -117,6 +124,9 @@ impl Signal {
                 Some(recorder.window_counter_sum(name, &labels) as f64)
             }
             Signal::Gauge { name, labels } => recorder.gauge_sum(name, &pairs(labels)),
+            Signal::ReplicasUp { service } => {
+                recorder.gauge_sum(names::SERVICE_INFO, &[(names::SERVICE_LABEL, service)])
+            }
             Signal::Reported { .. }
             | Signal::CpuUsage
             | Signal::MemoryUsage
@@ -138,6 +148,7 @@ impl Signal {
             Signal::CounterIncrease { name, .. } => format!("increase of {name}"),
             Signal::Gauge { name, .. } => name.clone(),
             Signal::Reported { name } => name.clone(),
+            Signal::ReplicasUp { service } => format!("replicas of {service} up"),
             Signal::CpuUsage => "CPU usage".to_owned(),
             Signal::MemoryUsage => "memory usage".to_owned(),
             Signal::DiskUsage { path } => format!("disk usage of {}", path.display()),
@@ -293,9 +304,11 @@ impl AlertRule {
         format!("{} is {value} ({side} {limit})", self.signal.describe())
     }
 
-    /// The seed's threshold rules for `service`: error rate above 10% (critical) and 5%
-    /// (warning), p99 latency above 5 s (critical) and 2 s (warning), each held for a minute;
-    /// then its resource rules ([`resource_defaults`](Self::resource_defaults)).
+    /// The seed's threshold rules for `service`: no replica up for a minute (`ServiceDown`,
+    /// critical, which only Prometheus can see: in process the replica evaluating is up), error
+    /// rate above 10% (critical) and 5% (warning), p99 latency above 5 s (critical) and 2 s
+    /// (warning), each held for a minute; then its resource rules
+    /// ([`resource_defaults`](Self::resource_defaults)).
     #[must_use]
     pub fn defaults(service: &str) -> Vec<AlertRule> {
         let mut rules = Self::request_defaults(service);
@@ -353,6 +366,16 @@ impl AlertRule {
             route: None,
         };
         vec![
+            AlertRule::new(
+                "ServiceDown",
+                Signal::ReplicasUp {
+                    service: service.to_owned(),
+                },
+            )
+            .below(1.0)
+            .for_duration(minute)
+            .severity(Severity::Critical)
+            .summary(format!("no replica of {service} is up")),
             AlertRule::new("HighErrorRate", errors())
                 .above(0.10)
                 .for_duration(minute)

@@ -344,3 +344,42 @@ async fn the_evaluator_task_runs_at_its_interval() {
     assert_eq!(handler.changes().len(), 1);
     task.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_sees_itself_up_once_its_metrics_layer_serves() {
+    let recorder = MetricsRecorder::new();
+    let replicas = || Signal::ReplicasUp {
+        service: "shop".into(),
+    };
+    let alerts = Alerts::builder(recorder.clone())
+        .rules(AlertRule::defaults("shop"))
+        .rule(AlertRule::new("Up", replicas()).above(0.5))
+        .build();
+    // No metrics layer yet: no data, nothing fires.
+    alerts.evaluate().await;
+    assert!(alerts.active().is_empty(), "{:?}", alerts.active());
+
+    // A disabled layer announces nothing.
+    let _off: Router = Router::new().route("/ok", get(|| async { "ok" })).layer(
+        MetricsLayer::new(recorder.clone())
+            .service_name("shop")
+            .enabled(false),
+    );
+    alerts.evaluate().await;
+    assert!(alerts.active().is_empty());
+
+    let _app = app(&recorder);
+    assert!(
+        recorder
+            .render()
+            .contains("streamgate_service_info{service_name=\"shop\"} 1\n")
+    );
+    let fired = alerts.evaluate().await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].id, "Up");
+    assert_eq!(fired[0].value, 1.0);
+    // ServiceDown is the fleet's: in process the replica evaluating is up.
+    tokio::time::advance(Duration::from_secs(120)).await;
+    alerts.evaluate().await;
+    assert!(alerts.active().iter().all(|a| a.id != "ServiceDown"));
+}

@@ -62,6 +62,11 @@ fn series(a_errors: u32, b_ok: u32, slow: bool) -> String {
             "      - series: '{name}{{instance=\"b\"}}'\n        values: '0.5x40'"
         ));
     }
+    for instance in ["a", "b"] {
+        lines.push(format!(
+            "      - series: 'streamgate_service_info{{service_name=\"shop\",instance=\"{instance}\"}}'\n        values: '1x40'"
+        ));
+    }
     lines.join("\n")
 }
 
@@ -158,6 +163,24 @@ tests:
       - eval_time: 10m
         alertname: OutOfMemory
         exp_alerts: []
+      - eval_time: 10m
+        alertname: ServiceDown
+        exp_alerts: []
+  - interval: 15s
+    input_series:
+      - series: 'streamgate_service_info{{service_name=\"shop\",instance=\"a\"}}'
+        values: '1x10 stale'
+      - series: 'streamgate_service_info{{service_name=\"shop\",instance=\"b\"}}'
+        values: '1x20 stale'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: ServiceDown
+        exp_alerts: []
+      - eval_time: 7m
+        alertname: ServiceDown
+        exp_alerts:
+          - exp_labels: {{severity: critical}}
+            exp_annotations: {{summary: \"no replica of shop is up\"}}
 ",
         unhealthy = series(3, 17, true),
         healthy = series(1, 99, false),

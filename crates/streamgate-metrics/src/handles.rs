@@ -106,6 +106,8 @@ pub(crate) struct LayerConfig {
 pub(crate) struct HandleCache {
     config: LayerConfig,
     routes: ArcSwap<RouteMap>,
+    /// Set once `streamgate_service_info` is at 1 for the service.
+    announced: OnceLock<()>,
 }
 
 impl HandleCache {
@@ -113,7 +115,31 @@ impl HandleCache {
         Self {
             config,
             routes: ArcSwap::from_pointee(RouteMap::default()),
+            announced: OnceLock::new(),
         }
+    }
+
+    /// Sets `streamgate_service_info{service_name}` to 1, once (the layer is wrapping a service:
+    /// the service is up). A disabled layer announces nothing.
+    pub(crate) fn announce(&self) {
+        if !self.config.enabled {
+            return;
+        }
+        self.announced.get_or_init(|| {
+            self.config
+                .recorder
+                .register_gauge(
+                    &Key::from_parts(
+                        names::SERVICE_INFO,
+                        vec![Label::new(
+                            names::SERVICE_LABEL,
+                            self.config.service.clone(),
+                        )],
+                    ),
+                    &METADATA,
+                )
+                .set(1.0);
+        });
     }
 
     pub(crate) fn config(&self) -> &LayerConfig {

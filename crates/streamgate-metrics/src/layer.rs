@@ -13,7 +13,8 @@ use crate::{
 };
 
 /// Records `http_server_request_duration_seconds` and `http_server_active_requests` for every
-/// request, labelled by method, route template, status and service name.
+/// request, labelled by method, route template, status and service name; and, once it wraps a
+/// service, `streamgate_service_info{service_name}` at 1 (a fleet's replicas up, summed).
 ///
 /// Add it with `Router::layer` (after the routes) so that axum's `MatchedPath` is known: requests
 /// that match no route are labelled `unmatched`, unknown methods `_OTHER`, so no label takes an
@@ -115,6 +116,7 @@ impl<S> Layer<S> for MetricsLayer {
     type Service = Metrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        self.cache.announce();
         Metrics::new(inner, self.cache.clone())
     }
 }
@@ -129,6 +131,11 @@ fn describe(recorder: &MetricsRecorder) {
         names::HTTP_SERVER_ACTIVE_REQUESTS.into(),
         None,
         "Number of HTTP server requests being served.".into(),
+    );
+    recorder.describe_gauge(
+        names::SERVICE_INFO.into(),
+        None,
+        "1 for each service this process serves and records; summed across replicas, the replicas up.".into(),
     );
     recorder.describe_histogram(
         names::HTTP_SERVER_REQUEST_BODY_SIZE.into(),

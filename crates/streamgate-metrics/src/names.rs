@@ -10,6 +10,10 @@ pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str = "http_server_request_body_size_b
 /// Histogram of response body sizes in bytes (opt-in).
 pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str = "http_server_response_body_size_bytes";
 
+/// Gauge at 1 for each service a metrics layer records in this process (label
+/// [`SERVICE_LABEL`]): summed across a fleet's replicas, the replicas up.
+pub const SERVICE_INFO: &str = "streamgate_service_info";
+
 /// The request method label; methods outside RFC 9110 and PATCH are [`OTHER_METHOD`].
 pub const METHOD_LABEL: &str = "http_request_method";
 /// The route template label (`/items/{id}` or `unmatched`).
