@@ -302,8 +302,8 @@ impl Alerts {
             let reported = lock(&self.inner.reported).clone();
             let mut rules = lock(&self.inner.rules);
             let mut changed = Vec::new();
+            let resources = &self.inner.resources;
             for tracked in rules.iter_mut().filter(|t| select(&t.rule.signal)) {
-                let resources = &self.inner.resources;
                 let value = match &tracked.rule.signal {
                     Signal::Reported { name } => reported.get(name).copied(),
                     Signal::CpuUsage => resources.cpu_usage(now),
