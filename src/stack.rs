@@ -233,6 +233,12 @@ impl Stack {
                     .builder(stack.layer_metrics())
                     .map_err(|e| ConfigError::new("config", format!("optimization.cache: {e}")))?
                     .build();
+                #[cfg(feature = "alerts")]
+                if let Some(alerts) = &stack.alerts
+                    && config.monitoring.alerts.default_rules
+                {
+                    alerts.add_rule(cache_eviction_rule(cache.max_size));
+                }
                 stack.cache = Some(layer);
                 stack.cache_warm = cache.warm.clone();
             }
@@ -864,6 +870,26 @@ impl Stack {
             drop(self.recorder.spawn_upkeep(period));
         }
     }
+}
+
+/// The seed's `Cache eviction rate high`: the in-memory store evicted more entries within the
+/// metrics window than it can hold, so its working set does not fit.
+#[cfg(all(feature = "alerts", feature = "cache"))]
+fn cache_eviction_rule(max_size: u64) -> streamgate_alerts::AlertRule {
+    use streamgate_alerts::{AlertRule, Severity, Signal};
+    AlertRule::new(
+        "CacheEvictionRateHigh",
+        Signal::CounterIncrease {
+            name: "streamgate_cache_evictions_total".to_owned(),
+            labels: std::collections::BTreeMap::new(),
+        },
+    )
+    .above(max_size as f64)
+    .for_duration(Duration::from_secs(60))
+    .severity(Severity::Warning)
+    .summary(format!(
+        "the response cache evicted more than its {max_size} entries within the window: its working set does not fit"
+    ))
 }
 
 /// Starts the audit logger `config` describes.

@@ -309,3 +309,54 @@ async fn a_file_audit_trail_gets_the_disk_full_rule() {
     drop(stack);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cache_that_churns_through_its_size_raises_the_eviction_alert() {
+    let config = Config::from_yaml_str(
+        "streamgate.yaml",
+        "optimization:\n  cache:\n    max_size: 10\n    routes:\n      /items/{id}: {shared: true}\n",
+    )
+    .unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let alerts = stack.alerting().unwrap().clone();
+    let rule = alerts
+        .rules()
+        .into_iter()
+        .find(|rule| rule.name() == "CacheEvictionRateHigh")
+        .expect("a cache eviction rule");
+    assert_eq!(rule.level(), Severity::Warning);
+    let app = stack.apply(Router::new().route(
+        "/items/{id}",
+        get(
+            |axum::extract::Path(id): axum::extract::Path<u32>| async move { format!("item {id}") },
+        ),
+    ));
+
+    // A working set of 5 fits: nothing evicted, nothing raised.
+    for id in 0..5 {
+        let (status, _) = get_json(&app, &format!("/items/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    alerts.evaluate().await;
+    assert!(
+        alerts
+            .active()
+            .iter()
+            .all(|a| a.id != "CacheEvictionRateHigh")
+    );
+
+    // 200 distinct items through 10 entries: far more evictions than entries in the window.
+    for id in 0..200 {
+        get_json(&app, &format!("/items/{id}")).await;
+    }
+    alerts.evaluate().await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    alerts.evaluate().await;
+    let raised: Vec<_> = alerts
+        .firing()
+        .into_iter()
+        .filter(|a| a.id == "CacheEvictionRateHigh")
+        .collect();
+    assert_eq!(raised.len(), 1, "{:?}", alerts.active());
+    assert!(raised[0].value > 10.0, "{}", raised[0].value);
+}
