@@ -607,6 +607,21 @@ impl Stack {
     #[cfg(feature = "cache")]
     pub fn spawn_cache_warming(&self, app: Router) -> Option<tokio::task::JoinHandle<()>> {
         let warmer = self.cache_warmer(app)?;
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = self.alerts.clone() {
+            // The seed's info alert `Cache warmed`, after each round.
+            return Some(warmer.spawn_then(self.cache_warm.interval, move |report| {
+                let alerts = alerts.clone();
+                async move {
+                    let summary = format!(
+                        "cache warmed: {} of {} paths stored",
+                        report.stored(),
+                        report.paths.len()
+                    );
+                    alerts.announce("CacheWarmed", summary).await;
+                }
+            }));
+        }
         Some(warmer.spawn(self.cache_warm.interval))
     }
 
@@ -854,6 +869,12 @@ impl Stack {
         if tokio::runtime::Handle::try_current().is_ok()
             && !self.evaluator_started.swap(true, Ordering::AcqRel)
         {
+            // The seed's info alert `Service started`, then the evaluator.
+            let announcing = alerts.clone();
+            let summary = format!("{} started", self.service_name);
+            tokio::spawn(async move {
+                announcing.announce("ServiceStarted", summary).await;
+            });
             drop(alerts.spawn());
         }
     }

@@ -360,3 +360,78 @@ async fn a_cache_that_churns_through_its_size_raises_the_eviction_alert() {
     assert_eq!(raised.len(), 1, "{:?}", alerts.active());
     assert!(raised[0].value > 10.0, "{}", raised[0].value);
 }
+
+/// Keeps every alert the handlers are told of, as (id, summary).
+#[derive(Debug, Clone, Default)]
+struct Told(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl streamgate::alerts::AlertHandler for Told {
+    fn name(&self) -> &str {
+        "told"
+    }
+
+    fn notify<'a>(
+        &'a self,
+        notification: &'a streamgate::alerts::Notification,
+    ) -> streamgate::alerts::BoxFuture<'a, Result<(), streamgate::alerts::HandlerError>> {
+        let mut told = self.0.lock().unwrap();
+        told.extend(
+            notification
+                .changed
+                .iter()
+                .map(|alert| (alert.id.clone(), alert.summary.clone())),
+        );
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn the_stack_announces_its_start_and_each_round_of_cache_warming() {
+    let config = Config::from_yaml_str(
+        "streamgate.yaml",
+        r#"
+monitoring:
+  metrics:
+    service_name: shop
+optimization:
+  cache:
+    routes:
+      /items/{id}: {shared: true}
+    warm:
+      paths: ["/items/1", "/items/2"]
+"#,
+    )
+    .unwrap();
+    let stack = Stack::from_config(&config).unwrap();
+    let told = Told::default();
+    stack.alerting().unwrap().register_handler(told.clone());
+    let app = stack.apply(Router::new().route(
+        "/items/{id}",
+        get(
+            |axum::extract::Path(id): axum::extract::Path<u32>| async move { format!("item {id}") },
+        ),
+    ));
+    let warming = stack.spawn_cache_warming(app).unwrap();
+
+    let want = [
+        ("ServiceStarted".to_owned(), "shop started".to_owned()),
+        (
+            "CacheWarmed".to_owned(),
+            "cache warmed: 2 of 2 paths stored".to_owned(),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        seen = told.0.lock().unwrap().clone();
+        if want.iter().all(|event| seen.contains(event)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    warming.abort();
+    for event in &want {
+        assert!(seen.contains(event), "{event:?} not in {seen:?}");
+    }
+    // Events are not alerts of a rule: `/alerts` lists neither.
+    assert!(stack.alerting().unwrap().active().is_empty());
+}

@@ -64,6 +64,25 @@ impl Alert {
         }
     }
 
+    /// An event of `severity` named `name`, firing now, outside any rule.
+    pub(crate) fn event(name: &str, severity: Severity, summary: String) -> Self {
+        let now = SystemTime::now();
+        Self {
+            id: name.to_owned(),
+            severity,
+            state: AlertState::Firing,
+            value: 1.0,
+            summary,
+            labels: BTreeMap::from([
+                ("alertname".to_owned(), name.to_owned()),
+                ("severity".to_owned(), severity.as_str().to_owned()),
+            ]),
+            active_since: now,
+            fired_at: Some(now),
+            resolved_at: None,
+        }
+    }
+
     /// Records a new value seen while the condition holds.
     pub(crate) fn observe(&mut self, rule: &AlertRule, value: f64) {
         self.value = value;

@@ -118,16 +118,15 @@ impl AlertHandler for AlertmanagerHandler {
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let now = SystemTime::now();
-            // Every firing alert, and the ones that resolved now.
+            // Every firing alert, the ones that resolved now, and announced events (firing,
+            // but no rule's: not in the firing list).
             let alerts: Vec<PostableAlert<'_>> = notification
                 .firing
                 .iter()
-                .chain(
-                    notification
-                        .changed
-                        .iter()
-                        .filter(|a| a.state == AlertState::Resolved),
-                )
+                .chain(notification.changed.iter().filter(|a| {
+                    a.state == AlertState::Resolved
+                        || !notification.firing.iter().any(|f| f.id == a.id)
+                }))
                 .map(|alert| self.postable(alert, now))
                 .collect();
             if alerts.is_empty() {

@@ -210,6 +210,21 @@ impl Alerts {
         self.run(|_| true).await
     }
 
+    /// Tells the handlers of an event, the seed's info alerts (`ServiceStarted`,
+    /// `CacheWarmed`, `ConfigurationChanged`, ...): an `info` alert named `name` that fires now,
+    /// outside any rule. It is not tracked: [`active`](Self::active) and `/alerts` do not list
+    /// it, it is not sent again, and Alertmanager lets it end on its own (four resend intervals
+    /// later). Returns the alert the handlers were given.
+    ///
+    /// The stack announces `ServiceStarted` when it starts its evaluator and `CacheWarmed` after
+    /// each round of cache warming.
+    pub async fn announce(&self, name: &str, summary: impl Into<String>) -> Alert {
+        let event = Alert::event(name, Severity::Info, summary.into());
+        let _turn = self.inner.turn.lock().await;
+        self.notify(vec![event.clone()]).await;
+        event
+    }
+
     /// Resolves the alert `id` by hand (the seed's `ResolveAlert`) and tells the handlers. If its
     /// condition still holds, the rule stays quiet until the condition stops holding once.
     /// Returns the resolved alert, or `None` when `id` has no pending or firing alert.

@@ -10,8 +10,9 @@
 //! - [`Alerts`]: the rules and their alerts (pending, firing, resolved), the seed's API
 //!   ([`add_rule`](Alerts::add_rule), [`register_handler`](Alerts::register_handler),
 //!   [`check_metric`](Alerts::check_metric), [`resolve`](Alerts::resolve),
-//!   [`active`](Alerts::active), [`by_level`](Alerts::by_level)), the [`Health`] they give, and
-//!   the evaluator task ([`spawn`](Alerts::spawn)).
+//!   [`active`](Alerts::active), [`by_level`](Alerts::by_level)), events for its info alerts
+//!   ([`announce`](Alerts::announce)), the [`Health`] they give, and the evaluator task
+//!   ([`spawn`](Alerts::spawn)).
 //! - Handlers: [`LogHandler`] (tracing), [`WebhookHandler`] (JSON POST),
 //!   [`AlertmanagerHandler`] (Alertmanager's v2 API, which de-duplicates the replicas' alerts);
 //!   your own with [`AlertHandler`].

@@ -257,3 +257,24 @@ async fn alertmanager_holds_the_firing_alert_and_lets_it_go_when_resolved() {
         r#"streamgate_alerts_notifications_total{handler="alertmanager",outcome="ok"} 2"#
     ));
 }
+
+#[tokio::test]
+async fn an_announced_event_reaches_alertmanager_as_an_info_alert() {
+    let Some(alertmanager) = start_alertmanager().await else {
+        return;
+    };
+    let alerts = Alerts::builder(MetricsRecorder::new())
+        .handler(AlertmanagerHandler::new(&alertmanager.base).unwrap())
+        .build();
+    alerts.announce("CacheWarmed", "12 paths warmed").await;
+
+    let active = held(&alertmanager.base).await;
+    assert_eq!(active.len(), 1, "{active:?}");
+    let event = &active[0];
+    assert_eq!(event["labels"]["alertname"], "CacheWarmed");
+    assert_eq!(event["labels"]["severity"], "info");
+    assert_eq!(event["annotations"]["summary"], "12 paths warmed");
+    assert_eq!(event["status"]["state"], "active");
+    // Not an alert of any rule: the service lists nothing active.
+    assert!(alerts.active().is_empty());
+}

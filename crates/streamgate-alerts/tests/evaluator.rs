@@ -383,3 +383,50 @@ async fn a_replica_sees_itself_up_once_its_metrics_layer_serves() {
     alerts.evaluate().await;
     assert!(alerts.active().iter().all(|a| a.id != "ServiceDown"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_announced_event_goes_to_the_handlers_and_is_not_tracked() {
+    let recording = Recording::default();
+    let alerts = Alerts::builder(MetricsRecorder::new())
+        .rule(
+            AlertRule::new(
+                "Backlog",
+                Signal::Reported {
+                    name: "depth".into(),
+                },
+            )
+            .above(10.0),
+        )
+        .handler(recording.clone())
+        .build();
+    alerts.check_metric("depth", 50.0).await;
+
+    let event = alerts.announce("ServiceStarted", "shop started").await;
+    assert_eq!(event.severity, Severity::Info);
+    assert_eq!(event.state, AlertState::Firing);
+    assert_eq!(event.labels["alertname"], "ServiceStarted");
+    assert_eq!(event.labels["severity"], "info");
+
+    let notifications = recording.0.lock().unwrap().clone();
+    let last = notifications.last().unwrap();
+    assert_eq!(last.changed, [event]);
+    // The handlers still see what fires; the event itself is not listed or resent.
+    assert_eq!(last.firing.len(), 1);
+    assert_eq!(last.firing[0].id, "Backlog");
+    assert_eq!(
+        alerts
+            .active()
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>(),
+        ["Backlog"]
+    );
+    alerts.evaluate().await;
+    assert_eq!(
+        recording.changes(),
+        [
+            ("Backlog".to_owned(), AlertState::Firing),
+            ("ServiceStarted".to_owned(), AlertState::Firing),
+        ]
+    );
+}

@@ -204,6 +204,23 @@ where
         S::Response: Send,
         S::Error: Send,
     {
+        self.spawn_then(interval, |_| std::future::ready(()))
+    }
+
+    /// As [`spawn`](Self::spawn), and after each round awaits `after_round` with its report
+    /// (to tell someone: the stack announces the seed's `CacheWarmed` info alert).
+    pub fn spawn_then<F, Fut>(
+        self,
+        interval: Duration,
+        after_round: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        S: Sync,
+        S::Response: Send,
+        S::Error: Send,
+        F: Fn(WarmReport) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -215,6 +232,7 @@ where
                     paths = report.paths.len(),
                     "cache warmed"
                 );
+                after_round(report).await;
             }
         })
     }
