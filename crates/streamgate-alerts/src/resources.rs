@@ -50,9 +50,10 @@ impl ResourceSource for SystemResources {
     fn cpu_time(&self) -> Option<Duration> {
         #[cfg(unix)]
         {
-            let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-            let seconds = u64::try_from(time.tv_sec).ok()?;
-            let nanos = u32::try_from(time.tv_nsec).ok()?;
+            let time =
+                nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
+            let seconds = u64::try_from(time.tv_sec()).ok()?;
+            let nanos = u32::try_from(time.tv_nsec()).ok()?;
             Some(Duration::new(seconds, nanos))
         }
         #[cfg(not(unix))]
@@ -84,10 +85,16 @@ impl ResourceSource for SystemResources {
     }
 
     fn disk_usage(&self, path: &Path) -> Option<f64> {
+        // `fsblkcnt_t` is 32 bits on some Unix targets and 64 on Linux.
         #[cfg(unix)]
+        #[allow(clippy::useless_conversion)]
         {
-            let stats = rustix::fs::statvfs(path).ok()?;
-            used_share(stats.f_blocks, stats.f_bfree, stats.f_bavail)
+            let stats = nix::sys::statvfs::statvfs(path).ok()?;
+            used_share(
+                u64::from(stats.blocks()),
+                u64::from(stats.blocks_free()),
+                u64::from(stats.blocks_available()),
+            )
         }
         #[cfg(not(unix))]
         {
