@@ -372,9 +372,8 @@ async fn main() -> ExitCode {
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    if let Some(logger) = stack.audit_logger() {
-        logger.shutdown().await;
-    }
+    // Tells the alert handlers the service stopped and flushes the audit trail.
+    stack.shutdown().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

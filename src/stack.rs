@@ -90,6 +90,9 @@ pub struct Stack {
     default_alerts: bool,
     #[cfg(feature = "alerts")]
     evaluator_started: Arc<AtomicBool>,
+    /// Set once `ServiceStopped` is announced.
+    #[cfg(feature = "alerts")]
+    stopped: Arc<AtomicBool>,
 }
 
 impl Stack {
@@ -165,6 +168,8 @@ impl Stack {
             default_alerts: false,
             #[cfg(feature = "alerts")]
             evaluator_started: Arc::new(AtomicBool::new(false)),
+            #[cfg(feature = "alerts")]
+            stopped: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -346,8 +351,28 @@ impl Stack {
         self
     }
 
+    /// Call when the server has stopped (after axum's graceful shutdown): tells the alert
+    /// handlers `ServiceStopped` (the seed's info alert), then flushes every queued audit event
+    /// and closes the audit sinks ([`AuditLogger::shutdown`](streamgate_audit::AuditLogger::shutdown),
+    /// which waits for a failing sink: bound it with `tokio::time::timeout` if need be). Later
+    /// calls announce nothing and return once the audit trail is closed.
+    pub async fn shutdown(&self) {
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = &self.alerts
+            && !self.stopped.swap(true, Ordering::AcqRel)
+        {
+            alerts
+                .announce("ServiceStopped", format!("{} stopped", self.service_name))
+                .await;
+        }
+        #[cfg(feature = "audit")]
+        if let Some((_, logger)) = &self.audit {
+            logger.shutdown().await;
+        }
+    }
+
     /// The audit logger, for the seed's queries and for `shutdown().await` (which flushes every
-    /// queued event) when the server stops.
+    /// queued event) when the server stops; [`Stack::shutdown`] does that.
     #[cfg(feature = "audit")]
     #[must_use]
     pub fn audit_logger(&self) -> Option<&streamgate_audit::AuditLogger> {

@@ -435,3 +435,53 @@ optimization:
     // Events are not alerts of a rule: `/alerts` lists neither.
     assert!(stack.alerting().unwrap().active().is_empty());
 }
+
+#[tokio::test]
+async fn shutdown_announces_the_stop_and_flushes_the_audit_trail() {
+    let dir = std::env::temp_dir().join(format!("streamgate-alerts-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("audit.key"), "00112233445566778899aabbccddeeff").unwrap();
+    let yaml = format!(
+        "monitoring:\n  metrics:\n    service_name: shop\nsecurity:\n  audit_logging:\n    sink: file\n    dir: {}\n    key_file: {}\n",
+        dir.join("trail").display(),
+        dir.join("audit.key").display()
+    );
+    let stack =
+        Stack::from_config(&Config::from_yaml_str("streamgate.yaml", &yaml).unwrap()).unwrap();
+    let told = Told::default();
+    stack.alerting().unwrap().register_handler(told.clone());
+    let app = stack.apply(Router::new().route("/orders", axum::routing::post(|| async { "made" })));
+    // A data change: recorded by the default audit policy.
+    let response = app
+        .clone()
+        .oneshot(Request::post("/orders").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    stack.shutdown().await;
+    let stopped = ("ServiceStopped".to_owned(), "shop stopped".to_owned());
+    assert!(told.0.lock().unwrap().contains(&stopped));
+    let trail: String = std::fs::read_dir(dir.join("trail"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect();
+    assert!(
+        trail.contains(r#""method":"POST","route":"/orders""#),
+        "{trail}"
+    );
+
+    // Once: a second call announces nothing more.
+    stack.shutdown().await;
+    let stops = told
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| **e == stopped)
+        .count();
+    assert_eq!(stops, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
