@@ -2,7 +2,7 @@
 //! operating system at each evaluation and exported as gauges.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fmt,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, OnceLock, PoisonError},
@@ -180,6 +180,8 @@ pub(crate) struct Resources {
     cpu_gauge: OnceLock<Gauge>,
     memory_gauge: OnceLock<Gauge>,
     disk_gauges: Mutex<HashMap<PathBuf, Gauge>>,
+    /// Paths whose disk could not be read, each logged once.
+    unreadable_disks: Mutex<HashSet<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +218,7 @@ impl Resources {
             memory_gauge: OnceLock::new(),
             recorder: recorder.clone(),
             disk_gauges: Mutex::new(HashMap::new()),
+            unreadable_disks: Mutex::new(HashSet::new()),
         }
     }
 
@@ -261,12 +264,29 @@ impl Resources {
     }
 
     /// The used share of the filesystem holding `path`.
+    /// The used share of the filesystem holding `path`. A path that cannot be read (a typo, a
+    /// volume not mounted) gives no data, so its rule cannot fire: that is logged, once per path.
     pub(crate) fn disk_usage(&self, path: &Path) -> Option<f64> {
-        let usage = self.source.disk_usage(path)?;
+        let usage = self.source.disk_usage(path);
         let mut gauges = self
             .disk_gauges
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let Some(usage) = usage else {
+            if !gauges.contains_key(path)
+                && self
+                    .unreadable_disks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(path.to_owned())
+            {
+                tracing::warn!(
+                    path = %path.display(),
+                    "cannot read the disk space of this path: alert rules on its disk usage have no data and cannot fire"
+                );
+            }
+            return None;
+        };
         gauges
             .entry(path.to_owned())
             .or_insert_with(|| {
@@ -340,6 +360,46 @@ mod tests {
         let share = used_share(100, 30, 25).unwrap();
         assert!((share - 70.0 / 95.0).abs() < 1e-12, "{share}");
         assert_eq!(used_share(0, 0, 0), None);
+    }
+
+    /// Log lines written by the `fmt` subscriber under test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_unreadable_disk_gives_no_data_and_is_logged_once() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let recorder = MetricsRecorder::new();
+        tracing::subscriber::with_default(subscriber, || {
+            let resources = Resources::new(Arc::new(SystemResources), &recorder);
+            for _ in 0..3 {
+                assert_eq!(resources.disk_usage(Path::new("/no/such/volume")), None);
+            }
+        });
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            logs.matches("cannot read the disk space").count(),
+            1,
+            "{logs}"
+        );
+        assert!(logs.contains("/no/such/volume"), "{logs}");
+        assert!(!recorder.render().contains(DISK_USAGE));
     }
 
     #[test]
