@@ -246,18 +246,25 @@ fn config_errors_name_the_file_line_and_key() {
     );
 }
 
-#[tokio::test]
-async fn a_file_audit_trail_gets_the_disk_full_rule() {
-    let dir = std::env::temp_dir().join(format!("streamgate-alerts-disk-{}", std::process::id()));
+/// A directory for a test named `name` holding an audit signing key, and the config section
+/// of an audit trail written to files in its `trail` folder.
+fn file_audit_trail(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("streamgate-alerts-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key_file = dir.join("audit.key");
     std::fs::write(&key_file, "00112233445566778899aabbccddeeff").unwrap();
-    let audit_dir = dir.join("trail");
     let yaml = format!(
         "security:\n  audit_logging:\n    sink: file\n    dir: {}\n    key_file: {}\n",
-        audit_dir.display(),
+        dir.join("trail").display(),
         key_file.display()
     );
+    (dir, yaml)
+}
+
+#[tokio::test]
+async fn a_file_audit_trail_gets_the_disk_full_rule() {
+    let (dir, yaml) = file_audit_trail("disk");
+    let audit_dir = dir.join("trail");
     let config = Config::from_yaml_str("streamgate.yaml", &yaml).unwrap();
     let stack = Stack::from_config(&config).unwrap();
     let rules = stack.alerting().unwrap().rules();
@@ -438,14 +445,8 @@ optimization:
 
 #[tokio::test]
 async fn shutdown_announces_the_stop_and_flushes_the_audit_trail() {
-    let dir = std::env::temp_dir().join(format!("streamgate-alerts-stop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("audit.key"), "00112233445566778899aabbccddeeff").unwrap();
-    let yaml = format!(
-        "monitoring:\n  metrics:\n    service_name: shop\nsecurity:\n  audit_logging:\n    sink: file\n    dir: {}\n    key_file: {}\n",
-        dir.join("trail").display(),
-        dir.join("audit.key").display()
-    );
+    let (dir, audit) = file_audit_trail("stop");
+    let yaml = format!("monitoring:\n  metrics:\n    service_name: shop\n{audit}");
     let stack =
         Stack::from_config(&Config::from_yaml_str("streamgate.yaml", &yaml).unwrap()).unwrap();
     let told = Told::default();
