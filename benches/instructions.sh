@@ -32,8 +32,8 @@ for program in valgrind callgrind_control callgrind_annotate wrk curl; do
   command -v "$program" >/dev/null || { echo "instructions.sh: $program is missing" >&2; exit 2; }
 done
 
-cargo build --release --example bench_server --quiet
-server="${CARGO_TARGET_DIR:-target}/release/examples/bench_server"
+cargo build --release -p streamgate-bench-server --quiet
+server="${CARGO_TARGET_DIR:-target}/release/bench_server"
 work=$(mktemp -d)
 pid=""
 cleanup() {

@@ -45,11 +45,11 @@ command -v taskset >/dev/null || { echo "load.sh: taskset is missing (util-linux
 [ "$(nproc)" -ge 2 ] || { echo "load.sh: needs 2 CPUs (server and load generator pinned apart)" >&2; exit 2; }
 
 if [ -n "$redis" ]; then
-  cargo build --release --example bench_server --features redis --quiet
+  cargo build --release -p streamgate-bench-server --features redis --quiet
 else
-  cargo build --release --example bench_server --quiet
+  cargo build --release -p streamgate-bench-server --quiet
 fi
-server="${CARGO_TARGET_DIR:-target}/release/examples/bench_server"
+server="${CARGO_TARGET_DIR:-target}/release/bench_server"
 ecosystem_server="${CARGO_TARGET_DIR:-target}/release/ecosystem_server"
 if [ "$layers" = ecosystem ] || [ "$against" = ecosystem ]; then
   cargo build --release -p streamgate-bench-ecosystem --quiet

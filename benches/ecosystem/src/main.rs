@@ -1,5 +1,5 @@
 //! The hand-assembled ecosystem stack that `benches/load.sh --layers ecosystem` measures: the
-//! bench routes of `examples/bench_server` under what a service author assembles by hand for the
+//! bench routes of `benches/server` under what a service author assembles by hand for the
 //! same features StreamGate's full stack gives them (its audit trail aside, which has no ecosystem
 //! counterpart to assemble):
 //!
@@ -35,7 +35,7 @@ use serde::Deserialize;
 use tower_governor::{GovernorLayer, governor::GovernorConfigBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-#[path = "../../../examples/bench_server/routes.rs"]
+#[path = "../../server/src/routes.rs"]
 mod routes;
 
 use routes::{ISSUER, SECRET, create_item_by_hand, get_item};

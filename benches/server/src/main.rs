@@ -1,11 +1,11 @@
 //! The server that `benches/load.sh` measures: the same two routes bare or under StreamGate.
 //!
 //! ```text
-//! cargo run --release --example bench_server -- --stack bare --port 3000
-//! cargo run --release --example bench_server -- --stack full --port 3001
-//! cargo run --release --example bench_server -- --layers metrics --port 3001
-//! cargo run --release --example bench_server -- --print-token   # the Authorization token to send
-//! cargo run --release --example bench_server -- --layers ratelimit --redis redis://127.0.0.1:6379
+//! cargo run --release -p streamgate-bench-server -- --stack bare --port 3000
+//! cargo run --release -p streamgate-bench-server -- --stack full --port 3001
+//! cargo run --release -p streamgate-bench-server -- --layers metrics --port 3001
+//! cargo run --release -p streamgate-bench-server -- --print-token   # the Authorization token to send
+//! cargo run --release -p streamgate-bench-server --features redis -- --layers ratelimit --redis redis://127.0.0.1:6379
 //! ```
 //!
 //! Routes: `GET /items/{id}` (a small JSON object), `POST /items` (a JSON body with `email` and
@@ -152,7 +152,9 @@ fn redis_store(
     _url: &str,
     _stack: &Stack,
 ) -> std::sync::Arc<dyn streamgate::ratelimit::RateLimitStore> {
-    eprintln!("bench_server: --redis needs the `redis` feature (cargo build --features redis)");
+    eprintln!(
+        "bench_server: --redis needs the `redis` feature (cargo build -p streamgate-bench-server --features redis)"
+    );
     std::process::exit(2)
 }
 
