@@ -66,4 +66,45 @@ impl Clock {
         // Sub-second parts of the start are dropped: token times are whole seconds anyway.
         self.wall_seconds + self.instant.elapsed().as_secs()
     }
+
+    /// The first instant at which [`unix_seconds`](Self::unix_seconds) exceeds `seconds`: a
+    /// cached token's end, so its per-request check is one clock read and one comparison.
+    pub(crate) fn instant_after(&self, seconds: u64) -> Instant {
+        /// Stands in for a time too far ahead to represent.
+        const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+        match seconds.checked_sub(self.wall_seconds) {
+            None => self.instant,
+            Some(ahead) => self
+                .instant
+                .checked_add(Duration::from_secs(ahead.saturating_add(1)))
+                .or_else(|| self.instant.checked_add(FAR))
+                .unwrap_or(self.instant),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_instant_after_a_second_is_when_the_clock_passes_it() {
+        let clock = Clock::starting_at(UNIX_EPOCH + Duration::from_secs(1_000));
+        let end = clock.instant_after(1_010);
+        tokio::time::advance(Duration::from_millis(10_999)).await;
+        assert_eq!(clock.unix_seconds(), 1_010);
+        assert!(Instant::now() < end);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(clock.unix_seconds(), 1_011);
+        assert!(Instant::now() >= end);
+        assert_eq!(
+            clock.instant_after(999),
+            clock.instant,
+            "a past second has passed already"
+        );
+        assert!(
+            clock.instant_after(u64::MAX) > Instant::now(),
+            "a far second stays ahead"
+        );
+    }
 }

@@ -4,8 +4,9 @@
 //! that differs between any two tokens a server issues); the entry keeps the whole token, compared
 //! on a hit, so a key collision can never lend one token's identity to another. Only verified
 //! tokens are inserted, so a client cannot crowd one key with forged tokens either. Each entry is valid until
-//! the token's `exp` plus leeway by the layer's [`Clock`](crate::Clock), so paused tokio time
-//! expires it in tests (moka's TTLs run on their own clock, which tests cannot move).
+//! the token's `exp` plus leeway by the layer's [`Clock`](crate::Clock), kept as the tokio
+//! [`Instant`] at which that clock passes it: a hit reads the clock once and compares, and paused
+//! tokio time expires it in tests (moka's TTLs run on their own clock, which tests cannot move).
 //!
 //! The map is split into shards behind read-write locks: a hit is one uncontended read lock, one
 //! hash-map probe, one comparison of the token and one reference-count increment (the context). A full shard first drops expired entries,
@@ -19,6 +20,7 @@ use std::{
 
 use foldhash::fast::RandomState;
 use streamgate_core::SecurityContext;
+use tokio::time::Instant;
 
 const SHARDS: usize = 16;
 
@@ -29,8 +31,8 @@ const KEY_BYTES: usize = 32;
 pub(crate) struct CachedToken {
     token: Box<[u8]>,
     pub(crate) context: SecurityContext,
-    /// Unix seconds after which the token is refused (`exp` + leeway).
-    pub(crate) valid_until: u64,
+    /// From this instant on the token is refused (its `exp` + leeway has passed).
+    pub(crate) expires_at: Instant,
     pub(crate) token_id: Option<Box<str>>,
 }
 
@@ -90,13 +92,13 @@ impl TokenCache {
         &self.shards[(key >> 60) as usize % SHARDS]
     }
 
-    /// Looks `token` up at `now` (Unix seconds); a live entry is handed to `hit` under the shard's
+    /// Looks `token` up at `now`; a live entry is handed to `hit` under the shard's
     /// read lock, an expired one is removed.
     pub(crate) fn get<T>(
         &self,
         key: u64,
         token: &[u8],
-        now: u64,
+        now: Instant,
         hit: impl FnOnce(&CachedToken) -> T,
     ) -> Lookup<T> {
         let shard = self.shard(key);
@@ -104,7 +106,7 @@ impl TokenCache {
             let map = shard.read().unwrap_or_else(PoisonError::into_inner);
             match map.get(&key) {
                 Some(entry) if *entry.token == *token => {
-                    if now <= entry.valid_until {
+                    if now < entry.expires_at {
                         return Lookup::Hit(hit(entry));
                     }
                 }
@@ -114,7 +116,7 @@ impl TokenCache {
         let mut map = shard.write().unwrap_or_else(PoisonError::into_inner);
         if map
             .get(&key)
-            .is_some_and(|entry| *entry.token == *token && now > entry.valid_until)
+            .is_some_and(|entry| *entry.token == *token && now >= entry.expires_at)
         {
             map.remove(&key);
         }
@@ -126,14 +128,14 @@ impl TokenCache {
         key: u64,
         token: &[u8],
         context: SecurityContext,
-        valid_until: u64,
+        expires_at: Instant,
         token_id: Option<&str>,
-        now: u64,
+        now: Instant,
     ) {
         let entry = CachedToken {
             token: token.into(),
             context,
-            valid_until,
+            expires_at,
             token_id: token_id.map(Into::into),
         };
         let mut map = self
@@ -141,7 +143,7 @@ impl TokenCache {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if map.len() >= self.per_shard && !map.contains_key(&key) {
-            map.retain(|_, cached| cached.valid_until >= now);
+            map.retain(|_, cached| cached.expires_at > now);
             if map.len() >= self.per_shard
                 && let Some(victim) = map.keys().next().copied()
             {
@@ -168,33 +170,56 @@ mod tests {
         SecurityContext::builder("u").build()
     }
 
+    /// `seconds` after a fixed start.
+    fn at(start: Instant, seconds: u64) -> Instant {
+        start + std::time::Duration::from_secs(seconds)
+    }
+
     #[test]
     fn size_stays_bounded_and_expired_entries_go_first() {
+        let start = Instant::now();
         let cache = TokenCache::new(32);
         for i in 0..1000 {
             let token = format!("token-{i}");
             let token = token.as_bytes();
-            cache.insert(cache.key(token), token, context(), 100, None, 0);
+            cache.insert(
+                cache.key(token),
+                token,
+                context(),
+                at(start, 100),
+                None,
+                start,
+            );
         }
         assert!(cache.len() <= 32, "{}", cache.len());
         let token = b"fresh";
-        cache.insert(cache.key(token), token, context(), 500, None, 200);
-        let get = |now| cache.get(cache.key(token), token, now, |entry| entry.valid_until);
-        assert!(matches!(get(200), Lookup::Hit(500)));
-        assert!(matches!(get(501), Lookup::Expired));
-        assert!(matches!(get(200), Lookup::Miss));
+        let now = at(start, 200);
+        cache.insert(
+            cache.key(token),
+            token,
+            context(),
+            at(start, 500),
+            None,
+            now,
+        );
+        let get = |now| cache.get(cache.key(token), token, now, |entry| entry.expires_at);
+        assert!(matches!(get(now), Lookup::Hit(end) if end == at(start, 500)));
+        assert!(matches!(get(at(start, 499)), Lookup::Hit(_)));
+        assert!(matches!(get(at(start, 500)), Lookup::Expired));
+        assert!(matches!(get(now), Lookup::Miss));
     }
 
     #[test]
     fn another_token_with_the_same_key_is_a_miss() {
+        let start = Instant::now();
         let cache = TokenCache::new(8);
-        cache.insert(7, b"real-token", context(), 100, None, 0);
+        cache.insert(7, b"real-token", context(), at(start, 100), None, start);
         assert!(matches!(
-            cache.get(7, b"forged-token", 0, |_| ()),
+            cache.get(7, b"forged-token", start, |_| ()),
             Lookup::Miss
         ));
         assert!(matches!(
-            cache.get(7, b"real-token", 0, |_| ()),
+            cache.get(7, b"real-token", start, |_| ()),
             Lookup::Hit(())
         ));
     }
@@ -206,13 +231,21 @@ mod tests {
         let one = [b"header-one.payload.".as_slice(), &tail].concat();
         let two = [b"header-two.payload.".as_slice(), &tail].concat();
         assert_eq!(cache.key(&one), cache.key(&two));
-        cache.insert(cache.key(&one), &one, context(), 100, None, 0);
+        let start = Instant::now();
+        cache.insert(
+            cache.key(&one),
+            &one,
+            context(),
+            at(start, 100),
+            None,
+            start,
+        );
         assert!(matches!(
-            cache.get(cache.key(&two), &two, 0, |_| ()),
+            cache.get(cache.key(&two), &two, start, |_| ()),
             Lookup::Miss
         ));
         assert!(matches!(
-            cache.get(cache.key(&one), &one, 0, |_| ()),
+            cache.get(cache.key(&one), &one, start, |_| ()),
             Lookup::Hit(())
         ));
     }

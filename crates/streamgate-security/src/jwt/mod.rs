@@ -49,6 +49,8 @@ pub use keys::JwtKey;
 use cache::{Lookup, TokenCache};
 use issuer::IssuerKeys;
 
+use tokio::time::Instant;
+
 use crate::{AuthReason, Clock, ConfigError, RevocationList};
 
 /// Verifies JWT bearer tokens into [`SecurityContext`]s. Cheap to clone.
@@ -128,7 +130,7 @@ impl JwtAuth {
             return Cached::Miss;
         };
         let key = cache.key(token);
-        let now = self.inner.clock.unix_seconds();
+        let now = Instant::now();
         let revocations = &self.inner.revocations;
         let lookup = cache.get(key, token, now, |entry| {
             if revocations.is_revoked(entry.token_id.as_deref(), entry.context.user_id()) {
@@ -206,9 +208,9 @@ impl JwtAuth {
                 cache.key(token.as_bytes()),
                 token.as_bytes(),
                 context.clone(),
-                valid_until,
+                inner.clock.instant_after(valid_until),
                 token_id,
-                now,
+                Instant::now(),
             );
         }
         Ok(context)
