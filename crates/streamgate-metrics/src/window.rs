@@ -7,6 +7,7 @@
 //! The clock is tokio's `Instant`, so tests move it with paused time.
 
 use std::{
+    cell::Cell,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -24,18 +25,37 @@ use tokio::time::Instant;
 /// The slot clock shared by every series of one store.
 #[derive(Debug)]
 pub(crate) struct SlotClock {
+    /// Tells this clock's slots apart from another clock's in [`LAST_SLOT`].
+    id: u64,
     origin: Instant,
     slot_nanos: u64,
     slots: u64,
 }
 
+/// The slot a thread last computed: which clock, the slot, and the instants it spans. Most
+/// readings fall in the same slot as the one before (a slot lasts seconds), and two instant
+/// comparisons cost less than the subtraction and division that find a slot from scratch.
+#[derive(Clone, Copy)]
+struct LastSlot {
+    clock: u64,
+    slot: u64,
+    start: Instant,
+    end: Instant,
+}
+
+thread_local! {
+    static LAST_SLOT: Cell<Option<LastSlot>> = const { Cell::new(None) };
+}
+
 impl SlotClock {
     pub(crate) fn new(window: Duration, slots: u32) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let slots = u64::from(slots.max(1));
         let window_nanos = u64::try_from(window.as_nanos())
             .unwrap_or(u64::MAX)
             .max(slots);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             origin: Instant::now(),
             slot_nanos: window_nanos / slots,
             slots,
@@ -47,8 +67,32 @@ impl SlotClock {
     }
 
     fn slot_at(&self, now: Instant) -> u64 {
+        if let Some(last) = LAST_SLOT.get()
+            && last.clock == self.id
+            && last.start <= now
+            && now < last.end
+        {
+            return last.slot;
+        }
+        let slot = self.slot_from_origin(now);
+        let start = self
+            .origin
+            .checked_add(Duration::from_nanos(slot.saturating_mul(self.slot_nanos)));
+        let end = start.and_then(|start| start.checked_add(Duration::from_nanos(self.slot_nanos)));
+        if let (Some(start), Some(end)) = (start, end) {
+            LAST_SLOT.set(Some(LastSlot {
+                clock: self.id,
+                slot,
+                start,
+                end,
+            }));
+        }
+        slot
+    }
+
+    fn slot_from_origin(&self, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.origin);
-        // Whole seconds and nanoseconds separately: no 128-bit arithmetic on the request path.
+        // Whole seconds and nanoseconds separately: no 128-bit arithmetic.
         let nanos = elapsed
             .as_secs()
             .saturating_mul(1_000_000_000)
@@ -373,6 +417,38 @@ mod tests {
         let buckets = counts(&[1.0, 2.0], &[1, 0, 9]);
         assert_eq!(buckets.quantile(0.99), Some(2.0));
         assert_eq!(counts(&[1.0], &[0, 0]).quantile(0.5), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_remembered_slot_is_the_slot_counted_from_the_origin() {
+        let one = SlotClock::new(Duration::from_secs(60), 6);
+        tokio::time::advance(Duration::from_millis(3_500)).await;
+        let two = SlotClock::new(Duration::from_secs(30), 3);
+        let start = Instant::now();
+        // Both clocks read on one thread, in steps that cross slot boundaries, forwards and
+        // back: each answer equals the slot found from scratch.
+        let steps = [
+            0, 1, 6_499, 6_500, 6_501, 9_999, 10_000, 25_000, 6_500, 0, 95_000,
+        ];
+        for millis in steps {
+            let now = start + Duration::from_millis(millis);
+            for clock in [&one, &two] {
+                assert_eq!(
+                    clock.slot_at(now),
+                    clock.slot_from_origin(now),
+                    "{millis} ms"
+                );
+                assert_eq!(
+                    clock.slot_at(now),
+                    clock.slot_from_origin(now),
+                    "{millis} ms again"
+                );
+            }
+        }
+        assert_eq!(one.slot_at(start + Duration::from_millis(6_499)), 0);
+        assert_eq!(one.slot_at(start + Duration::from_millis(6_500)), 1);
+        assert_eq!(two.slot_at(start + Duration::from_millis(9_999)), 0);
+        assert_eq!(two.slot_at(start + Duration::from_millis(10_000)), 1);
     }
 
     #[tokio::test(start_paused = true)]
