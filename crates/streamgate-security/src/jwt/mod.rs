@@ -40,6 +40,7 @@ use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use streamgate_core::SecurityContext;
+use tokio::time::Instant;
 
 pub use claims::ClaimMapping;
 pub use issuer::Issuer;
@@ -48,8 +49,6 @@ pub use keys::JwtKey;
 
 use cache::{Lookup, TokenCache};
 use issuer::IssuerKeys;
-
-use tokio::time::Instant;
 
 use crate::{AuthReason, Clock, ConfigError, RevocationList};
 
