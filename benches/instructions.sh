@@ -5,6 +5,7 @@
 #   benches/instructions.sh --layers security      # one layer (request ids off too)
 #   benches/instructions.sh --layers metrics --against stack
 #   benches/instructions.sh --layers ecosystem     # the hand-assembled ecosystem stack
+#   benches/instructions.sh --top 25               # and the 25 functions whose cost differs most
 #
 # load.sh measures time, which this shared 2-core machine makes noisy (about ±0.3 µs per
 # request). This script counts the user-space instructions the bench server executes per request
@@ -12,7 +13,8 @@
 # under `valgrind --tool=callgrind` with collection switched on only while wrk runs (after a
 # warm-up), and the count is divided by the requests wrk completed. It prints, for GET /items/{id}
 # and POST /items, the base's and the layered server's instructions per request and the
-# difference. Kernel time (sockets) is not counted, so the ratio is not the throughput ratio.
+# difference. With --top N it then lists, per scenario, the N functions whose own instructions per
+# request (callgrind's self cost) differ most between the two servers: where the difference goes. Kernel time (sockets) is not counted, so the ratio is not the throughput ratio.
 # Needs valgrind and wrk (apt-get install valgrind wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,14 +22,19 @@ cd "$(dirname "$0")/.."
 layers=""
 against=bare
 duration=5
+top=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) layers="$2"; shift 2 ;;
     --against) against="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
+    --top) top="$2"; shift 2 ;;
     *) echo "instructions.sh: unknown flag $1" >&2; exit 2 ;;
   esac
 done
+case "$top" in
+  ''|*[!0-9]*) echo "instructions.sh: --top takes a number of functions" >&2; exit 2 ;;
+esac
 for program in valgrind callgrind_control callgrind_annotate wrk curl; do
   command -v "$program" >/dev/null || { echo "instructions.sh: $program is missing" >&2; exit 2; }
 done
@@ -78,9 +85,45 @@ count() {
   fi
   local requests instructions
   requests=$(awk '/requests in/ {print $1}' "$work/$config.$scenario.wrk")
+  echo "$requests" >"$work/$config.$scenario.requests"
   instructions=$(callgrind_annotate "$work/$config.$scenario".*.1 2>/dev/null \
     | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   echo $((instructions / requests))
+}
+
+# per_function CONFIG SCENARIO: "instructions-per-request<TAB>function" for each function of one
+# count, by its own instructions (not its callees'), the source file and object left out.
+per_function() {
+  callgrind_annotate --threshold=100 "$work/$1.$2".*.1 2>/dev/null \
+    | awk -v requests="$(cat "$work/$1.$2.requests")" '
+      /PROGRAM TOTALS/ {next}
+      match($0, /^ *[0-9,]+ +\( *[0-9.]+%\) +/) {
+        split(substr($0, 1, RLENGTH), head, " ")
+        gsub(",", "", head[1])
+        name = substr($0, RLENGTH + 1)
+        sub(/ \[[^]]*\]$/, "", name)
+        sub(/^[^:]*:/, "", name)
+        cost[name] += head[1] / requests
+      }
+      END {for (name in cost) printf "%.1f\t%s\n", cost[name], name}'
+}
+
+# differences SCENARIO N: the N functions whose instructions per request differ most between the
+# base and the layered server, largest first by size.
+differences() {
+  per_function base "$1" >"$work/base.$1.functions"
+  per_function layered "$1" >"$work/layered.$1.functions"
+  echo "$1: the $2 functions that differ most (instructions per request)"
+  printf '%10s %10s %10s  %s\n' added base layered function
+  awk -F'\t' 'FNR == NR {base[$2] = $1; next} {layered[$2] = $1}
+    END {
+      for (name in base) if (!(name in layered)) layered[name] = 0
+      for (name in layered) {
+        added = layered[name] - base[name]
+        printf "%.1f\t%10.0f %10.0f %10.0f  %s\n", (added < 0 ? -added : added), added, base[name], layered[name], substr(name, 1, 120)
+      }
+    }' "$work/base.$1.functions" "$work/layered.$1.functions" \
+    | sort -t$'\t' -k1,1gr | head -n "$2" | cut -f2-
 }
 
 # server_command NAME: the program and flags of a whole stack (bare, full, or ecosystem, the
@@ -105,3 +148,9 @@ for scenario in get post; do
   layered=$(count layered "$scenario" "${layered_command[@]}")
   printf '%-8s %14d %14d %14d\n' "$scenario" "$base" "$layered" $((layered - base))
 done
+if [ "$top" -gt 0 ]; then
+  for scenario in get post; do
+    echo
+    differences "$scenario" "$top"
+  done
+fi
