@@ -13,8 +13,9 @@
 # under `valgrind --tool=callgrind` with collection switched on only while wrk runs (after a
 # warm-up), and the count is divided by the requests wrk completed. It prints, for GET /items/{id}
 # and POST /items, the base's and the layered server's instructions per request and the
-# difference. With --top N it then lists, per scenario, the N functions whose own instructions per
-# request (callgrind's self cost) differ most between the two servers: where the difference goes. Kernel time (sockets) is not counted, so the ratio is not the throughput ratio.
+# difference. Kernel time (sockets) is not counted, so the ratio is not the throughput ratio. With
+# --top N it then lists, per scenario, the N functions whose own instructions per request
+# (callgrind's self cost) differ most between the two servers: where the difference goes.
 # Needs valgrind and wrk (apt-get install valgrind wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,7 +124,7 @@ differences() {
         printf "%.1f\t%10.0f %10.0f %10.0f  %s\n", (added < 0 ? -added : added), added, base[name], layered[name], substr(name, 1, 120)
       }
     }' "$work/base.$1.functions" "$work/layered.$1.functions" \
-    | sort -t$'\t' -k1,1gr | head -n "$2" | cut -f2-
+    | sort -t$'\t' -k1,1gr | awk -v n="$2" 'NR <= n' | cut -f2-
 }
 
 # server_command NAME: the program and flags of a whole stack (bare, full, or ecosystem, the
