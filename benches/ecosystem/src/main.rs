@@ -19,7 +19,7 @@
 //! cargo run --release -p streamgate-bench-ecosystem -- --port 3002
 //! ```
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
 use axum::{
     Router,
@@ -38,7 +38,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 #[path = "../../server/src/routes.rs"]
 mod routes;
 
-use routes::{ISSUER, SECRET, create_item_by_hand, get_item};
+use routes::{ISSUER, SECRET, create_item_by_hand, get_item, serve};
 
 /// The claims the glue keeps for handlers (the bench handlers do not read them).
 #[derive(Debug, Clone, Deserialize)]
@@ -117,27 +117,5 @@ fn main() -> ExitCode {
             }
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("ecosystem_server: cannot listen on {addr}: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        println!("ecosystem_server listening on http://{addr}");
-        let app = app().into_make_service_with_connect_info::<SocketAddr>();
-        match axum::serve(listener, app).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("ecosystem_server: {error}");
-                ExitCode::FAILURE
-            }
-        }
-    })
+    serve("ecosystem_server", port, "", app)
 }

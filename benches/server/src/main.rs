@@ -18,7 +18,7 @@
 //! The hand-assembled ecosystem stack it is compared with is a separate program
 //! (`benches/ecosystem`), so that its dependencies' features do not change this one's build.
 
-use std::{collections::BTreeSet, net::SocketAddr, process::ExitCode};
+use std::{collections::BTreeSet, process::ExitCode};
 
 use axum::{
     Json, Router,
@@ -40,7 +40,7 @@ use streamgate::{
 
 mod routes;
 
-use routes::{ISSUER, NewItem, SECRET, create_item_by_hand, get_item};
+use routes::{ISSUER, NewItem, SECRET, create_item_by_hand, get_item, serve};
 
 /// Every layer `--layers` accepts; `--stack full` turns on all of them.
 const LAYERS: [&str; 7] = [
@@ -233,31 +233,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("bench_server: cannot listen on {addr}: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let layers: Vec<&str> = args.layers.iter().map(String::as_str).collect();
-        println!(
-            "bench_server listening on http://{addr} with layers [{}]",
-            layers.join(",")
-        );
-        let app = app(&args).into_make_service_with_connect_info::<SocketAddr>();
-        match axum::serve(listener, app).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("bench_server: {error}");
-                ExitCode::FAILURE
-            }
-        }
-    })
+    let layers: Vec<&str> = args.layers.iter().map(String::as_str).collect();
+    let listening = format!(" with layers [{}]", layers.join(","));
+    serve("bench_server", args.port, &listening, || app(&args))
 }
