@@ -96,6 +96,32 @@ impl Sanitize for NewFile {
 
 wire_names!(NewFile {});
 
+/// The path of `GET /files/{id}`: a UUID, or a 422 problem+json naming `/id`.
+#[derive(Debug, Deserialize, Validate)]
+struct FilePath {
+    id: Uuid,
+}
+
+impl Sanitize for FilePath {}
+
+wire_names!(FilePath {});
+
+/// The path of `GET /owners/{owner}/files`: an Ethereum address (EIP-55 checksummed when mixed
+/// case), or a 422 problem+json naming `/owner`.
+#[derive(Debug, Deserialize, Validate)]
+struct OwnerPath {
+    #[validate(custom(function = validate_address))]
+    owner: String,
+}
+
+impl Sanitize for OwnerPath {
+    fn sanitize(&mut self) {
+        Sanitizer::IDENTIFIER.apply(&mut self.owner);
+    }
+}
+
+wire_names!(OwnerPath {});
+
 #[derive(Debug, Default)]
 struct Files {
     by_id: HashMap<Uuid, FileMetadata>,
@@ -138,11 +164,14 @@ async fn create_file(
     (StatusCode::CREATED, Json(metadata)).into_response()
 }
 
-async fn get_file(State(store): State<Store>, Path(id): Path<Uuid>) -> Response {
+async fn get_file(
+    State(store): State<Store>,
+    Valid(Path(path)): Valid<Path<FilePath>>,
+) -> Response {
     let files = store
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match files.by_id.get(&id) {
+    match files.by_id.get(&path.id) {
         Some(file) => Json(file.clone()).into_response(),
         None => Problem::new(StatusCode::NOT_FOUND)
             .with_detail("no file has this id")
@@ -150,8 +179,11 @@ async fn get_file(State(store): State<Store>, Path(id): Path<Uuid>) -> Response 
     }
 }
 
-async fn list_by_owner(State(store): State<Store>, Path(owner): Path<String>) -> Response {
-    let owner = match EthAddress::parse(&owner) {
+async fn list_by_owner(
+    State(store): State<Store>,
+    Valid(Path(path)): Valid<Path<OwnerPath>>,
+) -> Response {
+    let owner = match EthAddress::parse(&path.owner) {
         Ok(owner) => owner,
         Err(reason) => return bad_request(format!("owner: {reason}")),
     };
@@ -330,6 +362,15 @@ fn demo_audit_logger(stack: &Stack) -> Result<AuditLogger, String> {
         .start())
 }
 
+/// The service's routes, before the stack wraps them.
+fn routes() -> Router {
+    Router::new()
+        .route("/files", post(create_file))
+        .route("/files/{id}", get(get_file))
+        .route("/owners/{owner}/files", get(list_by_owner))
+        .with_state(Store::default())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -346,12 +387,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let routes = Router::new()
-        .route("/files", post(create_file))
-        .route("/files/{id}", get(get_file))
-        .route("/owners/{owner}/files", get(list_by_owner))
-        .with_state(Store::default());
-    let app = stack.apply(routes);
+    let app = stack.apply(routes());
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
@@ -410,5 +446,58 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    /// The status, content type and body of `GET uri` through the routes in the default stack.
+    async fn get(uri: &str) -> (StatusCode, String, String) {
+        let app = Stack::new("upload")
+            .apply(routes())
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers()[axum::http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_bad_path_parameter_is_a_problem_that_names_it_without_its_value() {
+        for (uri, pointer, value) in [
+            ("/files/not-a-uuid", "\"/id\"", "not-a-uuid"),
+            ("/owners/0x12zz/files", "\"/owner\"", "0x12zz"),
+        ] {
+            let (status, content_type, body) = get(uri).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
+            assert_eq!(content_type, "application/problem+json", "{uri}");
+            assert!(body.contains(pointer), "{uri}: {body}");
+            assert!(!body.contains(value), "{uri} echoes its value: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn valid_paths_reach_the_handlers() {
+        let (status, content_type, _) = get(&format!("/files/{}", Uuid::nil())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type, "application/problem+json");
+        let (status, _, body) =
+            get("/owners/0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed/files").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "[]");
     }
 }
