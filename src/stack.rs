@@ -30,8 +30,9 @@ pub const ALERTS_PATH: &str = "/alerts";
 ///
 /// 1. request id (`x-request-id`), then metrics: they see every request, rejections included;
 /// 2. client IP resolution (trusted proxies);
-/// 3. the inner layers, in the order of `docs/architecture.md`, innermost the validation
-///    settings that the `Valid<T>` extractors read;
+/// 3. the inner layers, in the order of `docs/architecture.md`, then the validation settings
+///    that the `Valid<T>` extractors read; innermost, a problem+json body for an error response
+///    that has none (see [`problem_bodies`](Self::problem_bodies));
 ///
 /// plus the admin routes `/metrics`, `/health/live` and `/health/ready` (see
 /// [`readiness_check`](Self::readiness_check)).
@@ -48,6 +49,8 @@ pub struct Stack {
     service_name: String,
     trusted_proxies: TrustedProxies,
     request_ids: bool,
+    /// Whether empty error responses get a problem+json body.
+    problem_bodies: bool,
     /// The checks of `/health/ready` besides the rate-limit stores'.
     readiness: Readiness,
     /// `security.request_timeout`.
@@ -136,6 +139,7 @@ impl Stack {
             service_name: service_name.into(),
             trusted_proxies: TrustedProxies::none(),
             request_ids: true,
+            problem_bodies: true,
             readiness: Readiness::default(),
             request_timeout: None,
             secure_headers: None,
@@ -327,6 +331,14 @@ impl Stack {
     /// Whether `x-request-id` is set and propagated (default true).
     pub fn request_ids(mut self, enabled: bool) -> Self {
         self.request_ids = enabled;
+        self
+    }
+
+    /// Whether an error response without a body (axum's 404 for an unknown route, its 405, a
+    /// handler's bare `StatusCode`) gets a problem+json body titled by its status, its other
+    /// headers kept (default true). Responses with a body or a content type are never touched.
+    pub fn problem_bodies(mut self, enabled: bool) -> Self {
+        self.problem_bodies = enabled;
         self
     }
 
@@ -779,7 +791,11 @@ impl Stack {
                 .layer(self.rate_limit_layer(1))
                 .layer(self.authorize_layer())
                 .layer(self.cache_layer())
-                .layer(self.validation_layer()),
+                .layer(self.validation_layer())
+                .option_layer(
+                    self.problem_bodies
+                        .then(|| MapResponseLayer::new(hardening::problem_for_empty_error)),
+                ),
         );
         let router = match &self.cors {
             Some(cors) => router.layer(cors.clone()),

@@ -1,4 +1,5 @@
-//! `security.request_timeout` and `security.response_headers` through the whole stack.
+//! `security.request_timeout`, `security.response_headers` and problem+json bodies for empty
+//! error responses through the whole stack.
 
 use std::time::Duration;
 
@@ -68,6 +69,70 @@ async fn a_request_past_the_timeout_gets_503_problem_json_and_is_counted() {
         ),
         "{metrics}"
     );
+}
+
+fn routes_with_bare_errors() -> Router {
+    Router::new()
+        .route("/items", get(|| async { "items" }))
+        .route("/gone", get(|| async { StatusCode::GONE }))
+        .route(
+            "/teapot",
+            get(|| async { (StatusCode::IM_A_TEAPOT, "short and stout") }),
+        )
+}
+
+#[tokio::test]
+async fn empty_error_responses_get_a_problem_body_and_keep_their_headers() {
+    let app = Stack::new("shop").apply(routes_with_bare_errors());
+    for (path, status, title) in [
+        ("/nowhere", StatusCode::NOT_FOUND, "Not Found"),
+        ("/gone", StatusCode::GONE, "Gone"),
+    ] {
+        let (response, body) = send(&app, path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["status"], status.as_u16(), "{path}");
+        assert_eq!(problem["title"], title, "{path}");
+    }
+
+    let request = Request::post("/items").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["title"], "Method Not Allowed");
+
+    // A body of its own, or a success, is left as it is.
+    let (teapot, body) = send(&app, "/teapot").await;
+    assert_eq!(teapot.status(), StatusCode::IM_A_TEAPOT);
+    assert_eq!(body, "short and stout");
+    assert_eq!(
+        teapot.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let (_, body) = send(&app, "/items").await;
+    assert_eq!(body, "items");
+}
+
+#[tokio::test]
+async fn problem_bodies_can_be_turned_off() {
+    let app = Stack::new("shop")
+        .problem_bodies(false)
+        .apply(routes_with_bare_errors());
+    let (response, body) = send(&app, "/nowhere").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(!response.headers().contains_key("content-type"));
+    assert_eq!(body, "");
 }
 
 #[tokio::test]
