@@ -20,7 +20,9 @@
 //! ```
 //!
 //! Keys are snake_case; durations are written `"500ms"`, `"30s"`, `"5m"`, `"30d"`; unknown keys are
-//! rejected with the file, line, column and key. Every key can be overridden by an environment
+//! rejected with the file, line, column and key, and so is a value that a layer refuses when
+//! [`Stack::from_config`](crate::Stack::from_config) builds it (`streamgate.yaml:5:3:
+//! security.cors: ...`), or the environment variable that set it. Every key can be overridden by an environment
 //! variable: `STREAMGATE__` followed by the key path in upper case joined by `__`, for example
 //! `STREAMGATE__MONITORING__METRICS__SERVICE_NAME=upload`. Values are read as YAML scalars.
 //! The config only drives the layers' builders; each layer can be built in code as well.
@@ -36,6 +38,8 @@ use std::{fmt, path::Path, time::Duration};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+use crate::config_origin::Origin;
+
 /// The environment variable prefix of single-key overrides.
 pub const ENV_PREFIX: &str = "STREAMGATE__";
 
@@ -50,6 +54,9 @@ pub struct Config {
     pub optimization: OptimizationConfig,
     /// Client addresses and the security layers.
     pub security: SecurityConfig,
+    /// Where each key was set, for the errors found when the layers are built.
+    #[serde(skip)]
+    pub(crate) origin: Origin,
 }
 
 /// `monitoring`.
@@ -367,6 +374,20 @@ impl ConfigError {
         }
     }
 
+    pub(crate) fn at(
+        source_name: &str,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            source_name: source_name.to_owned(),
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+        }
+    }
+
     fn from_yaml(source_name: &str, error: &serde_yaml_ng::Error) -> Self {
         let location = error.location();
         let mut message = error.to_string();
@@ -453,17 +474,19 @@ impl Config {
         let text = if text.trim().is_empty() { "{}" } else { text };
         let mut config: Self = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
+        let mut origin = Origin::new(source_name, text);
+        config.origin = origin.clone();
         let overrides: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(name, _)| name.starts_with(ENV_PREFIX))
             .collect();
         if overrides.is_empty() {
-            config.check(source_name)?;
+            config.check(None)?;
             return Ok(config);
         }
         // A check that fails only once a variable is applied is that variable's fault; one that
         // already failed on the file stays the file's.
-        let mut file_error = config.check(source_name).err();
+        let mut file_error = config.check(None).err();
         let mut tree: Value = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
         for (name, value) in &overrides {
@@ -486,26 +509,39 @@ impl Config {
                 }
                 Err(error) => return Err(ConfigError::new(name, error.to_string())),
             };
-            match config.check(name) {
+            match config.check(Some(name)) {
                 Ok(()) => file_error = None,
                 Err(error) if file_error.is_none() => return Err(error),
                 Err(_) => {}
             }
+            origin.overridden(&path.join("."), name);
         }
+        config.origin = origin;
         match file_error {
             Some(error) => Err(error),
             None => Ok(config),
         }
     }
 
-    /// Checks what the types alone cannot; errors are reported against `source_name`.
-    fn check(&self, source_name: &str) -> Result<(), ConfigError> {
+    /// An error about the key `key` (`security.cors`), placed where it was set: the file's line
+    /// and column, or the environment variable.
+    pub(crate) fn error_at(&self, key: &str, message: impl fmt::Display) -> ConfigError {
+        self.origin.error(key, message)
+    }
+
+    /// Checks what the types alone cannot. An error is the variable `blame`'s when given, else
+    /// placed at its key in the file.
+    fn check(&self, blame: Option<&str>) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: &dyn fmt::Display| match blame {
+            Some(name) => ConfigError::new(name, format!("{key}: {message}")),
+            None => self.error_at(key, message),
+        };
         streamgate_core::TrustedProxies::parse(&self.security.trusted_proxies)
-            .map_err(|e| ConfigError::new(source_name, format!("security.trusted_proxies: {e}")))?;
+            .map_err(|e| fail("security.trusted_proxies", &e))?;
         if self.monitoring.metrics.window.is_zero() {
-            return Err(ConfigError::new(
-                source_name,
-                "monitoring.metrics.window: must be longer than zero",
+            return Err(fail(
+                "monitoring.metrics.window",
+                &"must be longer than zero",
             ));
         }
         Ok(())

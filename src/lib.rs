@@ -41,6 +41,7 @@
 //! YAML file that drives it all, shared engines (Redis, PostgreSQL) included.
 
 mod config;
+mod config_origin;
 mod cors;
 mod hardening;
 mod ready;

@@ -181,10 +181,12 @@ impl Stack {
     ///
     /// # Errors
     /// A [`ConfigError`] when a value the types cannot check is wrong (a trusted proxy that is
-    /// not a network, a zero metrics window).
+    /// not a network, a zero timeout, a CORS origin that is not one), naming the file, line and
+    /// column of its section (or the environment variable that set it) when `config` was read
+    /// from YAML.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let trusted = TrustedProxies::parse(&config.security.trusted_proxies)
-            .map_err(|e| ConfigError::new("config", format!("security.trusted_proxies: {e}")))?
+            .map_err(|e| config.error_at("security.trusted_proxies", e))?
             .with_header(config.security.forwarded_header);
         let metrics = &config.monitoring.metrics;
         let mut stack =
@@ -194,19 +196,19 @@ impl Stack {
             .request_timeout
             .is_some_and(|timeout| timeout.is_zero())
         {
-            return Err(ConfigError::new(
-                "config",
-                "security.request_timeout: a zero timeout would refuse every request; remove the key for none",
+            return Err(config.error_at(
+                "security.request_timeout",
+                "a zero timeout would refuse every request; remove the key for none",
             ));
         }
         stack.request_timeout = config.security.request_timeout;
         stack.secure_headers = crate::SecureHeaders::from_config(&config.security.response_headers)
-            .map_err(|e| ConfigError::new("config", format!("security.response_headers: {e}")))?
+            .map_err(|e| config.error_at("security.response_headers", e))?
             .map(std::sync::Arc::new);
         stack.cors = match &config.security.cors {
             Some(cors) => Some(
                 cors.layer()
-                    .map_err(|e| ConfigError::new("config", format!("security.cors: {e}")))?,
+                    .map_err(|e| config.error_at("security.cors", e))?,
             ),
             None => None,
         };
@@ -216,7 +218,7 @@ impl Stack {
             let recorder = MetricsRecorder::builder()
                 .window(metrics.window, slots)
                 .build()
-                .map_err(|e| ConfigError::new("config", format!("monitoring.metrics: {e}")))?;
+                .map_err(|e| config.error_at("monitoring.metrics", e))?;
             let mut stack = stack.metrics_recorder(recorder);
             stack.metrics = metrics.clone();
             stack
@@ -228,7 +230,7 @@ impl Stack {
             if alerts.enabled {
                 let built = alerts
                     .build(stack.recorder.clone(), &metrics.service_name)
-                    .map_err(|e| ConfigError::new("config", format!("monitoring.alerts: {e}")))?;
+                    .map_err(|e| config.error_at("monitoring.alerts", e))?;
                 stack.alerts = Some(built.build());
             }
             stack
@@ -240,7 +242,7 @@ impl Stack {
             if cache.is_active() {
                 let layer = cache
                     .builder(stack.layer_metrics())
-                    .map_err(|e| ConfigError::new("config", format!("optimization.cache: {e}")))?
+                    .map_err(|e| config.error_at("optimization.cache", e))?
                     .build();
                 #[cfg(feature = "alerts")]
                 if let Some(alerts) = &stack.alerts
@@ -258,7 +260,9 @@ impl Stack {
             let limits = &config.security.rate_limiting;
             let mut stack = stack;
             if limits.enabled {
-                let fail = |e| ConfigError::new("config", format!("security.rate_limiting: {e}"));
+                let fail = |e: streamgate_ratelimit::RateLimitConfigError| {
+                    config.error_at("security.rate_limiting", e)
+                };
                 // One store for both halves: on Redis, one connection.
                 let store = limits.store(&stack.layer_metrics()).map_err(fail)?;
                 let (by_ip, by_user) = limits.split_by_key();
@@ -287,7 +291,9 @@ impl Stack {
             let audit = &config.security.audit_logging;
             if audit.enabled {
                 let mut stack = stack;
-                let logger = audit_logger(audit, stack.layer_metrics(), &mut stack.readiness)?;
+                let fail = |message: String| config.error_at("security.audit_logging", message);
+                let logger =
+                    audit_logger(audit, stack.layer_metrics(), &mut stack.readiness, fail)?;
                 // The seed's `Disk full`, for the disk the audit trail needs room on.
                 #[cfg(feature = "alerts")]
                 if let Some(alerts) = &stack.alerts
@@ -310,7 +316,7 @@ impl Stack {
             Some(auth) => {
                 let setup = auth
                     .build_with(stack.layer_metrics())
-                    .map_err(|e| ConfigError::new("config", format!("security.auth: {e}")))?;
+                    .map_err(|e| config.error_at("security.auth", e))?;
                 let stack = stack.security(setup.layer);
                 match setup.routes {
                     Some(routes) => stack.authorize(routes),
@@ -954,17 +960,16 @@ fn cache_eviction_rule(max_size: u64) -> streamgate_alerts::AlertRule {
     ))
 }
 
-/// Starts the audit logger `config` describes.
+/// Starts the audit logger `config` describes; `fail` places an error at its section.
 #[cfg(feature = "audit")]
 fn audit_logger(
     config: &crate::AuditLoggingConfig,
     metrics: streamgate_core::MetricsHandle,
     readiness: &mut Readiness,
+    fail: impl Fn(String) -> ConfigError,
 ) -> Result<streamgate_audit::AuditLogger, ConfigError> {
     use streamgate_audit::{AuditLogger, FileSink, FileSinkConfig, TracingSink, WhenFull};
 
-    let fail =
-        |message: String| ConfigError::new("config", format!("security.audit_logging: {message}"));
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(fail(
             "the audit writer runs on tokio: build the stack inside the runtime".to_owned(),
@@ -980,7 +985,7 @@ fn audit_logger(
     let builder = match config.sink {
         crate::AuditSinkKind::Tracing => builder.sink(TracingSink::new()),
         crate::AuditSinkKind::File => {
-            let key = audit_signing_key(config).map_err(fail)?;
+            let key = audit_signing_key(config).map_err(&fail)?;
             let sink_config =
                 FileSinkConfig::new(config.dir.clone(), key).retention(Some(config.retention));
             let sink = FileSink::open(sink_config)
@@ -988,7 +993,7 @@ fn audit_logger(
             builder.sink(sink)
         }
         crate::AuditSinkKind::Postgres => {
-            builder.sink(postgres_audit_sink(config, readiness).map_err(fail)?)
+            builder.sink(postgres_audit_sink(config, readiness).map_err(&fail)?)
         }
     };
     Ok(builder.start())

@@ -242,7 +242,7 @@ fn config_errors_name_the_file_line_and_key() {
     let error = Stack::from_config(&config).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "config: monitoring.alerts: rules: `X` needs exactly one of `above` and `below`"
+        "streamgate.yaml:2:3: monitoring.alerts: rules: `X` needs exactly one of `above` and `below`"
     );
 }
 

@@ -126,7 +126,7 @@ fn cache_config_errors_are_located() {
     let error = Stack::from_config(&config).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "config: optimization.cache: vary: `not a header` is not a header name"
+        "cache.yaml:2:3: optimization.cache: vary: `not a header` is not a header name"
     );
 }
 
@@ -198,7 +198,7 @@ fn cache_redis_config_errors_are_located() {
     .unwrap();
     let error = Stack::from_config(&config).unwrap_err().to_string();
     assert!(
-        error.starts_with("config: optimization.cache: redis: invalid Redis URL"),
+        error.starts_with("cache.yaml:2:3: optimization.cache: redis: invalid Redis URL"),
         "{error}"
     );
 }

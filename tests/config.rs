@@ -183,11 +183,52 @@ fn stack_error(yaml: &str) -> String {
 }
 
 #[tokio::test]
+async fn errors_found_when_the_layers_are_built_name_the_file_line_and_key() {
+    let error = stack_error(
+        "monitoring:\n  metrics:\n    window: 5m\nsecurity:\n  cors: {allow_origins: [\"not a url\"]}\n",
+    );
+    assert_eq!(
+        error,
+        "replica.yaml:5:3: security.cors: allow_origins: \"not a url\" is not an origin (scheme://host[:port])"
+    );
+    let error = stack_error("security:\n  request_timeout: 0s\n");
+    assert!(
+        error.starts_with("replica.yaml:2:3: security.request_timeout: a zero timeout"),
+        "{error}"
+    );
+    let error = Config::from_yaml_str(
+        "replica.yaml",
+        "security:\n  trusted_proxies:\n    - 10.0.0.0/33\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("replica.yaml:2:3: security.trusted_proxies: `10.0.0.0/33`"),
+        "{error}"
+    );
+    // A section set by a variable is that variable's fault.
+    let config = Config::from_yaml_str_with_env(
+        "replica.yaml",
+        "security:\n  cors: null\n",
+        [(
+            "STREAMGATE__SECURITY__CORS__ALLOW_ORIGINS".to_owned(),
+            "[ftp]".to_owned(),
+        )],
+    )
+    .unwrap();
+    let error = Stack::from_config(&config).unwrap_err().to_string();
+    assert!(
+        error.starts_with("STREAMGATE__SECURITY__CORS__ALLOW_ORIGINS: security.cors: "),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn shared_engine_settings_that_cannot_work_are_named() {
     let error = stack_error("security:\n  audit_logging: {sink: postgres}\n");
-    assert!(
-        error.contains("security.audit_logging: the postgres sink needs `postgres: {url: ...}`"),
-        "{error}"
+    assert_eq!(
+        error,
+        "replica.yaml:2:3: security.audit_logging: the postgres sink needs `postgres: {url: ...}`"
     );
     let error = stack_error(
         "security:\n  audit_logging:\n    sink: postgres\n    key_file: /nonexistent/audit.key\n    postgres: {url: postgres://db/app, instance: api-0}\n",

@@ -1,0 +1,226 @@
+//! Where each key of a [`Config`](crate::Config) was set, so that an error found after parsing
+//! (a value the types accept but the layer refuses) names the file, line and column of its key,
+//! or the environment variable that set it, as parse errors do.
+
+use std::fmt::Display;
+
+use crate::ConfigError;
+
+/// The source of a config: its name, the position of each key written in block style, and the
+/// `STREAMGATE__` variables that overrode keys.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    source_name: String,
+    keys: Vec<KeyAt>,
+    /// Key paths (`security.cors`) set by a variable, and the variable, in the order applied.
+    overrides: Vec<(String, String)>,
+}
+
+/// A key path and its 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyAt {
+    path: String,
+    line: usize,
+    column: usize,
+}
+
+impl Default for Origin {
+    /// A config built in code: errors are reported against `config`.
+    fn default() -> Self {
+        Self {
+            source_name: "config".to_owned(),
+            keys: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+impl Origin {
+    /// The keys of the YAML `text`, read from `source_name`.
+    pub(crate) fn new(source_name: &str, text: &str) -> Self {
+        Self {
+            source_name: source_name.to_owned(),
+            keys: block_keys(text),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Records that the variable `name` set the key `path` (`security.cors.allow_origins`).
+    pub(crate) fn overridden(&mut self, path: &str, name: &str) {
+        self.overrides.push((path.to_owned(), name.to_owned()));
+    }
+
+    /// An error about the key `key` (`security.cors`): against the variable that last set it
+    /// (or a key inside or around it), else at the line of the key or its nearest parent in the
+    /// file, else against the source alone.
+    pub(crate) fn error(&self, key: &str, message: impl Display) -> ConfigError {
+        let message = format!("{key}: {message}");
+        let related = |path: &str| within(path, key) || within(key, path);
+        if let Some((_, name)) = self.overrides.iter().rev().find(|(path, _)| related(path)) {
+            return ConfigError::new(name, message);
+        }
+        let mut path = key;
+        loop {
+            if let Some(at) = self.keys.iter().find(|at| at.path == path) {
+                return ConfigError::at(&self.source_name, at.line, at.column, message);
+            }
+            match path.rsplit_once('.') {
+                Some((parent, _)) => path = parent,
+                None => return ConfigError::new(&self.source_name, message),
+            }
+        }
+    }
+}
+
+/// Whether `path` is `key` or a key inside it.
+fn within(path: &str, key: &str) -> bool {
+    path.strip_prefix(key)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// The positions of the mapping keys written in block style (`key:` on a line of its own
+/// indentation), by dotted path. Keys inside sequences and flow collections are not listed (an
+/// error about one is placed at the nearest listed parent), and the lines of block scalars
+/// (`key: |`) are skipped.
+fn block_keys(text: &str) -> Vec<KeyAt> {
+    /// Marks an open sequence item in `open`.
+    const ITEM: &str = "-";
+    let mut keys = Vec::new();
+    // The open keys and sequence items, outermost first, with their indentation.
+    let mut open: Vec<(usize, &str)> = Vec::new();
+    let mut scalar_above: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        let content = line.trim_start();
+        let mut indent = line.len() - content.len();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if let Some(key_indent) = scalar_above {
+            if indent > key_indent {
+                continue;
+            }
+            scalar_above = None;
+        }
+        while open
+            .last()
+            .is_some_and(|&(open_indent, _)| open_indent >= indent)
+        {
+            open.pop();
+        }
+        let mut content = content;
+        if let Some(item) = content.strip_prefix('-')
+            && (item.is_empty() || item.starts_with(' '))
+        {
+            open.push((indent, ITEM));
+            content = item.trim_start();
+            indent += 1 + item.len() - content.len();
+        }
+        let Some((key, value)) = block_key(content) else {
+            continue;
+        };
+        if open.iter().all(|&(_, open_key)| open_key != ITEM) {
+            let mut path = String::new();
+            for (_, parent) in &open {
+                path.push_str(parent);
+                path.push('.');
+            }
+            path.push_str(key);
+            keys.push(KeyAt {
+                path,
+                line: index + 1,
+                column: indent + 1,
+            });
+        }
+        open.push((indent, key));
+        if value.starts_with('|') || value.starts_with('>') {
+            scalar_above = Some(indent);
+        }
+    }
+    keys
+}
+
+/// The key and the rest of a `key: value` line (a plain key of letters, digits, `_` and `-`).
+fn block_key(content: &str) -> Option<(&str, &str)> {
+    let (key, rest) = content.split_once(':')?;
+    let plain = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (plain && (rest.is_empty() || rest.starts_with([' ', '\t']))).then(|| (key, rest.trim_start()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "\
+# StreamGate
+monitoring:
+  metrics:
+    window: 5m
+security:
+  trusted_proxies: [\"10.0.0.0/8\"]
+  auth:
+    jwt:
+      issuers:
+        - issuer: https://id.example
+          key: |
+            -----BEGIN PUBLIC KEY-----
+            cors: not a key
+            -----END PUBLIC KEY-----
+  cors: {allow_origins: [\"x\"]}
+";
+
+    #[test]
+    fn block_keys_are_found_by_path_with_their_line_and_column() {
+        let keys = block_keys(TEXT);
+        let at = |path: &str| {
+            keys.iter()
+                .find(|k| k.path == path)
+                .map(|k| (k.line, k.column))
+        };
+        assert_eq!(at("monitoring"), Some((2, 1)));
+        assert_eq!(at("monitoring.metrics.window"), Some((4, 5)));
+        assert_eq!(at("security.trusted_proxies"), Some((6, 3)));
+        assert_eq!(at("security.auth.jwt.issuers"), Some((9, 7)));
+        // After a block scalar inside a sequence, the next key is found at its own depth.
+        assert_eq!(at("security.cors"), Some((15, 3)));
+        assert!(
+            keys.iter()
+                .all(|k| !k.path.starts_with("security.auth.jwt.issuers."))
+        );
+    }
+
+    #[test]
+    fn an_error_is_placed_at_its_key_its_parent_or_the_variable_that_set_it() {
+        let mut origin = Origin::new("s.yaml", TEXT);
+        assert_eq!(
+            origin.error("security.cors", "bad").to_string(),
+            "s.yaml:15:3: security.cors: bad"
+        );
+        assert_eq!(
+            origin.error("security.rate_limiting", "bad").to_string(),
+            "s.yaml:5:1: security.rate_limiting: bad"
+        );
+        assert_eq!(
+            origin.error("optimization.cache", "bad").to_string(),
+            "s.yaml: optimization.cache: bad"
+        );
+        origin.overridden(
+            "security.cors.allow_origins",
+            "STREAMGATE__SECURITY__CORS__ALLOW_ORIGINS",
+        );
+        assert_eq!(
+            origin.error("security.cors", "bad").to_string(),
+            "STREAMGATE__SECURITY__CORS__ALLOW_ORIGINS: security.cors: bad"
+        );
+        assert_eq!(
+            origin.error("security.corsets", "bad").to_string(),
+            "s.yaml:5:1: security.corsets: bad"
+        );
+        assert_eq!(
+            Origin::default().error("security.cors", "bad").to_string(),
+            "config: security.cors: bad"
+        );
+    }
+}
