@@ -114,10 +114,18 @@ pub struct VerifyReport {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// `n` and the noun, singular for one.
+        fn counted<N: fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+            let plural = if n == N::from(1) { "" } else { "s" };
+            format!("{n} {noun}{plural}")
+        }
         write!(
             f,
-            "OK: {} files, {} records ({} events, {} signed checkpoints)",
-            self.files, self.records, self.events, self.checkpoints
+            "OK: {}, {} ({}, {})",
+            counted(self.files, "file"),
+            counted(self.records, "record"),
+            counted(self.events, "event"),
+            counted(self.checkpoints, "signed checkpoint"),
         )?;
         if !self.head_checked {
             f.write_str("; single file: the signed head was not checked")?;
@@ -604,5 +612,32 @@ impl<'k> Walk<'k> {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VerifyReport;
+
+    #[test]
+    fn the_report_counts_in_words() {
+        let mut report = VerifyReport {
+            files: 1,
+            records: 4,
+            events: 2,
+            checkpoints: 1,
+            head_checked: true,
+        };
+        assert_eq!(
+            report.to_string(),
+            "OK: 1 file, 4 records (2 events, 1 signed checkpoint)"
+        );
+        report.files = 3;
+        report.checkpoints = 0;
+        report.head_checked = false;
+        assert_eq!(
+            report.to_string(),
+            "OK: 3 files, 4 records (2 events, 0 signed checkpoints); single file: the signed head was not checked"
+        );
     }
 }
