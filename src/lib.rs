@@ -40,6 +40,11 @@
 //! opt-in request timeout, [`SecureHeaders`] and CORS ([`CorsConfig`]), and [`Config`], the one
 //! YAML file that drives it all, shared engines (Redis, PostgreSQL) included.
 
+/// The README's Rust examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 mod config;
 mod config_origin;
 mod cors;
