@@ -191,6 +191,73 @@ security:
         );
     }
 
+    /// A section's key, and each of its children's key with their leaf keys.
+    type Section = (String, Vec<(String, Vec<String>)>);
+
+    /// A block mapping of sections as YAML lines, each key with its path and line, with a
+    /// comment and a blank line where `noise` says.
+    fn render(tree: &[Section], noise: &[bool]) -> (String, Vec<(String, usize)>) {
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        let mut line = 0;
+        let mut push = |text: &mut String, indent: usize, body: &str| {
+            if noise
+                .get(line % noise.len().max(1))
+                .copied()
+                .unwrap_or(false)
+            {
+                text.push_str("  # a comment: with a colon\n\n");
+                line += 2;
+            }
+            text.push_str(&" ".repeat(indent));
+            text.push_str(body);
+            text.push('\n');
+            line += 1;
+            line
+        };
+        for (key, children) in tree {
+            let at = push(&mut text, 0, &format!("{key}:"));
+            expected.push((key.clone(), at));
+            for (child, leaves) in children {
+                let at = push(&mut text, 2, &format!("{child}:"));
+                expected.push((format!("{key}.{child}"), at));
+                for leaf in leaves {
+                    let at = push(&mut text, 4, &format!("{leaf}: 1"));
+                    expected.push((format!("{key}.{child}.{leaf}"), at));
+                }
+            }
+        }
+        (text, expected)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_block_key_is_found_at_its_line(
+            tree in proptest::collection::vec(
+                ("[a-z][a-z_]{0,6}", proptest::collection::vec(
+                    ("[a-z][a-z_]{0,6}", proptest::collection::vec("[a-z][a-z0-9_]{0,6}", 0..3)),
+                    0..3,
+                )),
+                1..4,
+            ),
+            noise in proptest::collection::vec(proptest::bool::ANY, 1..5),
+        ) {
+            let (text, expected) = render(&tree, &noise);
+            let keys = block_keys(&text);
+            for (path, line) in expected {
+                proptest::prop_assert!(
+                    keys.iter().any(|k| k.path == path && k.line == line),
+                    "{path} at line {line} in\n{text}"
+                );
+            }
+        }
+
+        #[test]
+        fn any_text_is_read_without_panicking(text in "[ a-z:#|>\\-\n\t\"]{0,200}") {
+            let _ = Origin::new("s.yaml", &text).error("a.b", "bad");
+        }
+    }
+
     #[test]
     fn an_error_is_placed_at_its_key_its_parent_or_the_variable_that_set_it() {
         let mut origin = Origin::new("s.yaml", TEXT);
