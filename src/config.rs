@@ -22,9 +22,10 @@
 //! Keys are snake_case; durations are written `"500ms"`, `"30s"`, `"5m"`, `"30d"`; unknown keys are
 //! rejected with the file, line, column and key, and so is a value that a layer refuses when
 //! [`Stack::from_config`](crate::Stack::from_config) builds it (`streamgate.yaml:5:3:
-//! security.cors: ...`), or the environment variable that set it. Every key can be overridden by an environment
-//! variable: `STREAMGATE__` followed by the key path in upper case joined by `__`, for example
-//! `STREAMGATE__MONITORING__METRICS__SERVICE_NAME=upload`. Values are read as YAML scalars.
+//! security.cors: ...`, or the environment variable that set it). Every key can be overridden by
+//! an environment variable: `STREAMGATE__` followed by the key path in upper case joined by `__`,
+//! for example `STREAMGATE__MONITORING__METRICS__SERVICE_NAME=upload`. Values are read as YAML
+//! scalars.
 //! The config only drives the layers' builders; each layer can be built in code as well.
 //!
 //! The sections of layers behind a cargo feature (`security.auth`, `security.rate_limiting`,
