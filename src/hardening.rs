@@ -149,28 +149,6 @@ pub(crate) fn add_absent<B>(
     }
 }
 
-/// Gives an error response (4xx or 5xx) that has no body and no content type a problem+json body
-/// titled by its status, keeping its other headers: axum's 404 for an unknown route and its 405
-/// (with `Allow`), or a handler's bare `StatusCode`. Other responses pass untouched.
-pub(crate) fn problem_for_empty_error(response: Response) -> Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.headers().contains_key(header::CONTENT_TYPE)
-        || axum::body::HttpBody::size_hint(response.body()).exact() != Some(0)
-    {
-        return response;
-    }
-    let (mut parts, _) = response.into_parts();
-    let (problem, body) = Problem::new(status).into_response().into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    if let Some(content_type) = problem.headers.get(header::CONTENT_TYPE) {
-        parts
-            .headers
-            .insert(header::CONTENT_TYPE, content_type.clone());
-    }
-    Response::from_parts(parts, body)
-}
-
 /// The answer to a request that ran past `timeout`: 503 problem+json.
 pub(crate) fn timed_out(
     timeout: Duration,

@@ -49,6 +49,7 @@ mod config;
 mod config_origin;
 mod cors;
 mod hardening;
+mod problem_bodies;
 mod ready;
 mod stack;
 

@@ -12,7 +12,10 @@ use streamgate_core::{ClientIpLayer, TrustedProxies, request_id_layer};
 
 #[cfg(feature = "metrics")]
 use crate::MetricsConfig;
-use crate::{Config, ConfigError, READY_PATH, hardening, ready::Readiness};
+use crate::{
+    Config, ConfigError, READY_PATH, hardening, problem_bodies::ProblemBodiesLayer,
+    ready::Readiness,
+};
 use axum::error_handling::HandleErrorLayer;
 #[cfg(feature = "metrics")]
 use streamgate_metrics::{MetricsLayer, MetricsRecorder, metrics_route};
@@ -798,10 +801,7 @@ impl Stack {
                 .layer(self.authorize_layer())
                 .layer(self.cache_layer())
                 .layer(self.validation_layer())
-                .option_layer(
-                    self.problem_bodies
-                        .then(|| MapResponseLayer::new(hardening::problem_for_empty_error)),
-                ),
+                .option_layer(self.problem_bodies.then_some(ProblemBodiesLayer)),
         );
         let router = match &self.cors {
             Some(cors) => router.layer(cors.clone()),
