@@ -83,10 +83,11 @@ fn within(path: &str, key: &str) -> bool {
 /// error about one is placed at the nearest listed parent), and the lines of block scalars
 /// (`key: |`) are skipped.
 fn block_keys(text: &str) -> Vec<KeyAt> {
-    /// Marks an open sequence item in `open`.
-    const ITEM: &str = "-";
+    /// Marks an open node without a path of its own in `open`: a sequence item, or a key that is
+    /// not plain (`/files/{id}:`, `"a b":`).
+    const UNNAMED: &str = "-";
     let mut keys = Vec::new();
-    // The open keys and sequence items, outermost first, with their indentation.
+    // The open keys and unnamed nodes, outermost first, with their indentation.
     let mut open: Vec<(usize, &str)> = Vec::new();
     let mut scalar_above: Option<usize> = None;
     for (index, line) in text.lines().enumerate() {
@@ -111,14 +112,15 @@ fn block_keys(text: &str) -> Vec<KeyAt> {
         if let Some(item) = content.strip_prefix('-')
             && (item.is_empty() || item.starts_with(' '))
         {
-            open.push((indent, ITEM));
+            open.push((indent, UNNAMED));
             content = item.trim_start();
             indent += 1 + item.len() - content.len();
         }
         let Some((key, value)) = block_key(content) else {
             continue;
         };
-        if open.iter().all(|&(_, open_key)| open_key != ITEM) {
+        let key = if is_plain(key) { key } else { UNNAMED };
+        if key != UNNAMED && open.iter().all(|&(_, open_key)| open_key != UNNAMED) {
             let mut path = String::new();
             for (_, parent) in &open {
                 path.push_str(parent);
@@ -139,14 +141,17 @@ fn block_keys(text: &str) -> Vec<KeyAt> {
     keys
 }
 
-/// The key and the rest of a `key: value` line (a plain key of letters, digits, `_` and `-`).
+/// The key as written and the rest of a `key: value` line.
 fn block_key(content: &str) -> Option<(&str, &str)> {
     let (key, rest) = content.split_once(':')?;
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    (plain && (rest.is_empty() || rest.starts_with([' ', '\t']))).then(|| (key, rest.trim_start()))
+    (!key.is_empty() && (rest.is_empty() || rest.starts_with([' ', '\t'])))
+        .then(|| (key, rest.trim_start()))
+}
+
+/// Whether `key` is a plain key of letters, digits, `_` and `-`, as the config's keys are.
+fn is_plain(key: &str) -> bool {
+    key.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -169,6 +174,12 @@ security:
             cors: not a key
             -----END PUBLIC KEY-----
   cors: {allow_origins: [\"x\"]}
+optimization:
+  cache:
+    routes:
+      /files/{id}:
+        ttl: 30s
+    max_size: 10
 ";
 
     #[test]
@@ -189,6 +200,12 @@ security:
             keys.iter()
                 .all(|k| !k.path.starts_with("security.auth.jwt.issuers."))
         );
+        // A key that is not plain (a route) has no path, nor have the keys under it.
+        assert!(
+            keys.iter()
+                .all(|k| !k.path.starts_with("optimization.cache.routes."))
+        );
+        assert_eq!(at("optimization.cache.max_size"), Some((21, 5)));
     }
 
     /// A section's key, and each of its children's key with their leaf keys.
@@ -271,7 +288,11 @@ security:
         );
         assert_eq!(
             origin.error("optimization.cache", "bad").to_string(),
-            "s.yaml: optimization.cache: bad"
+            "s.yaml:17:3: optimization.cache: bad"
+        );
+        assert_eq!(
+            origin.error("tracing.level", "bad").to_string(),
+            "s.yaml: tracing.level: bad"
         );
         origin.overridden(
             "security.cors.allow_origins",
