@@ -83,12 +83,10 @@ fn within(path: &str, key: &str) -> bool {
 /// error about one is placed at the nearest listed parent), and the lines of block scalars
 /// (`key: |`) are skipped.
 fn block_keys(text: &str) -> Vec<KeyAt> {
-    /// Marks an open node without a path of its own in `open`: a sequence item, or a key that is
-    /// not plain (`/files/{id}:`, `"a b":`).
-    const UNNAMED: &str = "-";
     let mut keys = Vec::new();
-    // The open keys and unnamed nodes, outermost first, with their indentation.
-    let mut open: Vec<(usize, &str)> = Vec::new();
+    // The open nodes, outermost first, with their indentation and their key; `None` for a node
+    // without a path of its own: a sequence item, or a key that is not plain (`/files/{id}:`).
+    let mut open: Vec<(usize, Option<&str>)> = Vec::new();
     let mut scalar_above: Option<usize> = None;
     for (index, line) in text.lines().enumerate() {
         let content = line.trim_start();
@@ -112,18 +110,22 @@ fn block_keys(text: &str) -> Vec<KeyAt> {
         if let Some(item) = content.strip_prefix('-')
             && (item.is_empty() || item.starts_with(' '))
         {
-            open.push((indent, UNNAMED));
+            open.push((indent, None));
             content = item.trim_start();
             indent += 1 + item.len() - content.len();
         }
         let Some((key, value)) = block_key(content) else {
             continue;
         };
-        let key = if is_plain(key) { key } else { UNNAMED };
-        if key != UNNAMED && open.iter().all(|&(_, open_key)| open_key != UNNAMED) {
-            let mut path = String::new();
-            for (_, parent) in &open {
-                path.push_str(parent);
+        let key = is_plain(key).then_some(key);
+        if let Some(key) = key
+            && let Some(parents) = open
+                .iter()
+                .map(|&(_, parent)| parent)
+                .collect::<Option<Vec<&str>>>()
+        {
+            let mut path = parents.join(".");
+            if !path.is_empty() {
                 path.push('.');
             }
             path.push_str(key);
