@@ -25,13 +25,16 @@ pub const REDACTED: &str = "[REDACTED]";
 pub const DEFAULT_DENIED_KEYS: &[&str] = &[
     "password",
     "passwd",
+    "pwd",
     "passphrase",
     "secret",
     "token",
     "authorization",
     "cookie",
     "apikey",
+    "accesskey",
     "privatekey",
+    "jwt",
     "credential",
     "sessionid",
     "mnemonic",
@@ -196,7 +199,8 @@ impl Redaction {
     }
 
     /// A redacted excerpt of a request body of type `content_type`: JSON and form bodies are
-    /// kept with denied keys redacted; other types are not kept (`None`).
+    /// kept with denied keys redacted; other types, and a body sent as JSON that is not JSON
+    /// (where a key could hide outside quotes), are not kept (`None`).
     pub(crate) fn excerpt(&self, content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
         let essence = content_type?
             .split(';')
@@ -205,7 +209,7 @@ impl Redaction {
             .trim()
             .to_ascii_lowercase();
         let out = if essence == "application/json" || essence.ends_with("+json") {
-            self.redact_json_excerpt(bytes)
+            self.redact_json_excerpt(bytes)?
         } else if essence == "application/x-www-form-urlencoded" {
             self.redact_form_excerpt(bytes)
         } else {
@@ -221,19 +225,26 @@ impl Redaction {
                 out.push(b'&');
             }
             let key = pair.split(|b| *b == b'=').next().unwrap_or_default();
-            if self.is_denied_key(&percent_decode(key)) {
+            let decoded = percent_decode(key);
+            if !self.is_denied_key(&decoded) {
+                out.extend_from_slice(pair);
+            } else if key.len() == pair.len() || !is_plain_key(&decoded) {
+                // A field without `=`, or a "key" that is not a name (a JSON body sent as a
+                // form): the secret may be in the key itself.
+                out.extend_from_slice(REDACTED.as_bytes());
+            } else {
                 out.extend_from_slice(key);
                 out.extend_from_slice(b"=");
                 out.extend_from_slice(REDACTED.as_bytes());
-            } else {
-                out.extend_from_slice(pair);
             }
         }
         out
     }
 
-    /// Copies a JSON text, possibly cut off anywhere, replacing the value of every denied key.
-    fn redact_json_excerpt(&self, input: &[u8]) -> Vec<u8> {
+    /// Copies a JSON text, possibly cut off anywhere, replacing the value of every denied key;
+    /// `None` when the text is not JSON: a bare word where a key belongs (`{password: 1}`) or a
+    /// bare token that is neither a number nor `true`, `false` or `null` (`password=1`).
+    fn redact_json_excerpt(&self, input: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(input.len() + 16);
         let mut stack: Vec<u8> = Vec::new();
         let mut expect_key = false;
@@ -282,12 +293,22 @@ impl Redaction {
                     }
                     continue;
                 }
-                _ => {}
+                c if c.is_ascii_whitespace() => {}
+                _ => {
+                    let end = bare_token_end(input, i);
+                    let token = &input[i..end];
+                    if (expect_key && stack.last() == Some(&b'{')) || !is_scalar_prefix(token) {
+                        return None;
+                    }
+                    out.extend_from_slice(token);
+                    i = end;
+                    continue;
+                }
             }
             out.push(c);
             i += 1;
         }
-        out
+        Some(out)
     }
 }
 
@@ -410,6 +431,32 @@ fn string_end(input: &[u8], start: usize) -> usize {
     input.len()
 }
 
+/// Whether a form field's key looks like a name (`api_key`, `user[password]`), not like text
+/// that could hold a value.
+fn is_plain_key(key: &str) -> bool {
+    key.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+}
+
+/// The index just past the bare (unquoted) token starting at `start`.
+fn bare_token_end(input: &[u8], start: usize) -> usize {
+    input[start..]
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || b"{}[],:\"".contains(b))
+        .map_or(input.len(), |n| start + n)
+}
+
+/// Whether a bare token is a JSON number or `true`, `false` or `null`, or the start of one
+/// where the excerpt was cut.
+fn is_scalar_prefix(token: &[u8]) -> bool {
+    token
+        .iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+        || [&b"true"[..], b"false", b"null"]
+            .iter()
+            .any(|literal| literal.starts_with(token))
+}
+
 /// The index just past the JSON value starting at `start`, or the end of the input.
 fn value_end(input: &[u8], start: usize) -> usize {
     match input.get(start) {
@@ -521,6 +568,9 @@ mod tests {
             "access_token",
             "clientSecret",
             "set-cookie",
+            "pwd",
+            "aws_access_key_id",
+            "id_jwt",
         ] {
             assert!(r.is_denied_key(key), "{key}");
         }
@@ -629,6 +679,49 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out, "user=ann&pass%77ord=[REDACTED]&api_key=[REDACTED]");
+    }
+
+    #[test]
+    fn a_json_body_sent_as_a_form_does_not_leak() {
+        let form = |body: &str| {
+            Redaction::default()
+                .excerpt(Some("application/x-www-form-urlencoded"), body.as_bytes())
+                .unwrap()
+        };
+        assert_eq!(
+            form(r#"{"user":"ann","password":"hunter2"}"#),
+            REDACTED,
+            "a field without `=`"
+        );
+        assert_eq!(
+            form(r#"{"password":"hun=ter2"}"#),
+            REDACTED,
+            "a key with quotes"
+        );
+        assert_eq!(form("password&x=1"), "[REDACTED]&x=1");
+    }
+
+    #[test]
+    fn a_body_sent_as_json_that_is_not_json_is_not_kept() {
+        let excerpt =
+            |body: &str| Redaction::default().excerpt(Some("application/json"), body.as_bytes());
+        for body in [
+            r#"{user: "ann", password: "hunter2"}"#,
+            r#"{"user": "ann", password: "hunter2"}"#,
+            "password=hunter2",
+            "hunter2",
+            r#"{"a": hunter2}"#,
+        ] {
+            assert_eq!(excerpt(body), None, "{body}");
+        }
+        // Numbers, literals and a literal cut off by the excerpt bound are JSON.
+        for body in [
+            r#"{"a": -1.5e+3, "b": [true, false, null]}"#,
+            r#"{"a": 1, "b": tr"#,
+            "  [1, 2]  ",
+        ] {
+            assert_eq!(excerpt(body).as_deref(), Some(body), "{body}");
+        }
     }
 
     #[test]
