@@ -150,6 +150,103 @@ async fn housekeeping_applies_retention_without_new_events() {
     verify_path(dir.path(), &common::key()).unwrap();
 }
 
+/// File names keep whole seconds: a file created at X.900 is named X.000, and still the file
+/// before it, with an event at X.500, is read for a range starting at X.400.
+#[tokio::test(start_paused = true)]
+async fn a_query_reads_a_file_whose_successor_was_created_in_the_same_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = UNIX_EPOCH + DAY * 20_000;
+    let clock = AuditClock::starting_at(start);
+    let sink = FileSink::open(
+        FileSinkConfig::new(dir.path(), common::key())
+            .clock(clock)
+            .max_file_bytes(1024),
+    )
+    .unwrap();
+    let logger = AuditLogger::builder().sink(sink).clock(clock).start();
+    tokio::time::advance(Duration::from_millis(500)).await;
+    let padding = "x".repeat(1500);
+    logger
+        .log_event(
+            "t",
+            "alice",
+            "a",
+            "A",
+            Outcome::Success,
+            json!({"pad": padding}),
+        )
+        .await
+        .unwrap();
+    logger.flush().await;
+    tokio::time::advance(Duration::from_millis(400)).await;
+    log(&logger, "bob", "t", "B").await;
+    logger.flush().await;
+    assert_eq!(
+        log_files(dir.path()).len(),
+        2,
+        "the second event starts a file"
+    );
+    let range = start + Duration::from_millis(400)..start + Duration::from_secs(10);
+    let found = logger.events_by_actor("alice", range, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].resource, "A");
+    logger.shutdown().await;
+}
+
+/// The same rounding in retention: a file whose successor's name says X.000 may hold events up
+/// to X.999, so at a cutoff of X.200 it stays.
+#[tokio::test(start_paused = true)]
+async fn retention_keeps_a_file_whose_successor_was_created_in_the_cutoffs_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = UNIX_EPOCH + DAY * 20_000;
+    let clock = AuditClock::starting_at(start);
+    let sink = FileSink::open(
+        FileSinkConfig::new(dir.path(), common::key())
+            .clock(clock)
+            .max_file_bytes(1024)
+            .retention(Some(DAY)),
+    )
+    .unwrap();
+    let logger = AuditLogger::builder()
+        .sink(sink)
+        .clock(clock)
+        .maintenance_interval(Duration::from_millis(100))
+        .start();
+    tokio::time::advance(Duration::from_millis(500)).await;
+    let padding = "x".repeat(1500);
+    logger
+        .log_event(
+            "t",
+            "alice",
+            "a",
+            "A",
+            Outcome::Success,
+            json!({"pad": padding}),
+        )
+        .await
+        .unwrap();
+    logger.flush().await;
+    tokio::time::advance(Duration::from_millis(400)).await;
+    log(&logger, "bob", "t", "B").await;
+    logger.flush().await;
+    assert_eq!(log_files(dir.path()).len(), 2);
+    // The cutoff reaches X.200: alice's event (X.500) is within the retention.
+    tokio::time::advance(DAY - Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    logger.flush().await;
+    assert_eq!(
+        log_files(dir.path()).len(),
+        2,
+        "nothing within the retention goes"
+    );
+    // A second later it is outside, and its file goes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    logger.flush().await;
+    assert_eq!(log_files(dir.path()).len(), 1);
+    logger.shutdown().await;
+    verify_path(dir.path(), &common::key()).unwrap();
+}
+
 #[tokio::test]
 async fn queries_by_actor_and_type_answer_in_time_order() {
     let dir = tempfile::tempdir().unwrap();

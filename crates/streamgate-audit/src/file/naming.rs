@@ -4,7 +4,7 @@
 use std::{
     io,
     path::{Path, PathBuf},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use crate::clock::{format_rfc3339_millis, parse_rfc3339};
@@ -16,8 +16,18 @@ pub(crate) const HEAD_FILE: &str = "head.json";
 #[derive(Debug, Clone)]
 pub(crate) struct LogFile {
     pub(crate) index: u64,
+    /// The creation time its name gives, to the second (rounded down).
     pub(crate) created: SystemTime,
     pub(crate) path: PathBuf,
+}
+
+impl LogFile {
+    /// The latest instant the file may have been created: its name keeps whole seconds, so a
+    /// file named `...T120000Z` was created before 12:00:01. Every record of the file before it
+    /// was written (and stamped) before then.
+    pub(crate) fn created_before(&self) -> SystemTime {
+        self.created + Duration::from_secs(1)
+    }
 }
 
 pub(crate) fn file_name(index: u64, created: SystemTime) -> String {

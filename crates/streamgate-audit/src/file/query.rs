@@ -57,7 +57,7 @@ impl FileQuery {
         for (i, file) in files.iter().enumerate() {
             if files
                 .get(i + 1)
-                .is_some_and(|next| next.created < range.start)
+                .is_some_and(|next| next.created_before() <= range.start)
             {
                 continue;
             }

@@ -495,7 +495,7 @@ impl FileSink {
         let mut doomed: Vec<LogFile> = Vec::new();
         for pair in files.windows(2) {
             // Every record of a file was written before the next file was created.
-            if pair[0].index < self.meta.index && pair[1].created <= cutoff {
+            if pair[0].index < self.meta.index && pair[1].created_before() <= cutoff {
                 doomed.push(pair[0].clone());
             } else {
                 break;
