@@ -7,7 +7,8 @@ use crate::{
 
 /// Emits each event at INFO level on target `streamgate_audit`, one structured field per event
 /// field. Strings are recorded with `Debug` formatting, so control characters are escaped by
-/// any formatter; metadata is recorded as escaped JSON.
+/// any formatter; the actor and metadata are recorded as JSON with every control and line
+/// separator escaped (C1 controls and U+2028/U+2029 too, which JSON would leave as they are).
 ///
 /// ```
 /// use streamgate_audit::{AuditLogger, TracingSink};
@@ -39,9 +40,9 @@ impl AuditSink for TracingSink {
             let metadata = if event.metadata.is_empty() {
                 String::new()
             } else {
-                serde_json::Value::Object(event.metadata.clone()).to_string()
+                one_line(serde_json::Value::Object(event.metadata.clone()).to_string())
             };
-            let actor = serde_json::to_string(&event.actor).unwrap_or_default();
+            let actor = one_line(serde_json::to_string(&event.actor).unwrap_or_default());
             let timestamp = crate::clock::rfc3339_string(event.timestamp);
             tracing::info!(
                 target: "streamgate_audit",
@@ -64,5 +65,41 @@ impl AuditSink for TracingSink {
             );
         }
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// `json` with the characters a JSON serializer leaves raw but a reader may take for a line
+/// break or a control (U+0080 to U+009F, U+2028, U+2029) written as `\uXXXX` escapes. Such
+/// characters are only inside JSON strings, where the escape means the same character.
+fn one_line(json: String) -> String {
+    let raw = |c: char| matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}');
+    if !json.contains(raw) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn line_separators_and_c1_controls_are_escaped_and_the_json_means_the_same() {
+        let value = serde_json::json!({"resource": "a\u{2028}b\u{85}c\u{2029}d\u{9f}é"});
+        let text = one_line(value.to_string());
+        assert_eq!(text, r#"{"resource":"a\u2028b\u0085c\u2029d\u009fé"}"#);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+        assert_eq!(one_line("{\"a\":1}".to_owned()), "{\"a\":1}");
     }
 }
