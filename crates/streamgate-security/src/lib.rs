@@ -99,7 +99,10 @@ pub use gateway::GatewayHeaders;
 /// The JWT library, for [`Algorithm`](jsonwebtoken::Algorithm) and minting test tokens.
 pub use jsonwebtoken;
 #[doc(inline)]
-pub use jwt::{ClaimMapping, Issuer, JwksFetch, JwksSource, JwtAuth, JwtAuthBuilder, JwtKey};
+pub use jwt::{
+    ClaimMapping, Issuer, JwksFetch, JwksSource, JwtAuth, JwtAuthBuilder, JwtKey,
+    MIN_HMAC_SECRET_BYTES,
+};
 #[doc(inline)]
 pub use layer::{
     ResponseFuture, SecurityContextLayer, SecurityContextLayerBuilder, SecurityContextService,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use streamgate_security::{Issuer, JwksSource, JwtAuth, JwtKey};
+use streamgate_security::{Issuer, JwksSource, JwtAuth, JwtKey, MIN_HMAC_SECRET_BYTES};
 
 #[test]
 fn hmac_mixed_with_asymmetric_keys_is_refused_naming_the_issuer() {
@@ -19,6 +19,27 @@ fn hmac_mixed_with_asymmetric_keys_is_refused_naming_the_issuer() {
     let message = err.to_string();
     assert!(message.contains("`https://mixed.test`"), "{message}");
     assert!(message.contains("HMAC"), "{message}");
+}
+
+#[test]
+fn a_short_hmac_secret_is_refused_naming_the_issuer_and_kid() {
+    for secret in [&b""[..], b"fourteen bytes", &[7; MIN_HMAC_SECRET_BYTES - 1]] {
+        let err = JwtAuth::builder()
+            .issuer(Issuer::new("https://weak.test").key(JwtKey::hmac(secret).with_kid("k1")))
+            .build()
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("`https://weak.test`"), "{message}");
+        assert!(message.contains("kid `k1`"), "{message}");
+        assert!(
+            message.contains(&format!("has {} bytes", secret.len())),
+            "{message}"
+        );
+    }
+    JwtAuth::builder()
+        .issuer(Issuer::new("https://strong.test").key(JwtKey::hmac([7; MIN_HMAC_SECRET_BYTES])))
+        .build()
+        .expect("32 bytes are enough");
 }
 
 #[test]

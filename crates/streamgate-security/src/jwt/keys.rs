@@ -14,7 +14,13 @@ pub struct JwtKey {
     pub(crate) key: Arc<DecodingKey>,
     pub(crate) family: AlgorithmFamily,
     pub(crate) algorithm: Option<Algorithm>,
+    /// The length of an HMAC secret given by [`JwtKey::hmac`], checked when the issuer is built.
+    pub(crate) secret_bytes: Option<usize>,
 }
+
+/// The shortest HMAC secret accepted: the output size of HS256, which RFC 7518 (section 3.2)
+/// requires of its key. A shorter one can be found by trying guesses against one token.
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
 impl fmt::Debug for JwtKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,16 +40,19 @@ impl JwtKey {
             key: Arc::new(key),
             family,
             algorithm: None,
+            secret_bytes: None,
         }
     }
 
-    /// An HMAC secret (HS256 / HS384 / HS512).
+    /// An HMAC secret (HS256 / HS384 / HS512): random bytes, at least
+    /// [`MIN_HMAC_SECRET_BYTES`] of them, or the issuer it is given to refuses to build.
     #[must_use]
     pub fn hmac(secret: impl AsRef<[u8]>) -> Self {
-        Self::new(
-            DecodingKey::from_secret(secret.as_ref()),
-            AlgorithmFamily::Hmac,
-        )
+        let secret = secret.as_ref();
+        Self {
+            secret_bytes: Some(secret.len()),
+            ..Self::new(DecodingKey::from_secret(secret), AlgorithmFamily::Hmac)
+        }
     }
 
     /// An RSA public key in PEM (RS* and PS* algorithms).

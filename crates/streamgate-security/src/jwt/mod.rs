@@ -45,7 +45,7 @@ use tokio::time::Instant;
 pub use claims::ClaimMapping;
 pub use issuer::Issuer;
 pub use jwks::{JwksFetch, JwksSource};
-pub use keys::JwtKey;
+pub use keys::{JwtKey, MIN_HMAC_SECRET_BYTES};
 
 use cache::{Lookup, TokenCache};
 use issuer::IssuerKeys;
