@@ -269,7 +269,8 @@ impl RateLimitConfig {
     /// Splits the policies by where they belong in the stack: the first half holds the policies
     /// keyed by client IP or global (placed outside the security layer, so a flood is refused
     /// before any credential is verified), the second those keyed by user (placed inside it,
-    /// where the user is known). Route costs and exemptions go to both halves.
+    /// where the user is known). Route costs and exemptions go to both halves, and so does a
+    /// route's policy name that no policy defines, so that building either half names it.
     #[must_use]
     pub fn split_by_key(&self) -> (Self, Self) {
         let half = |by_user: bool| {
@@ -280,13 +281,35 @@ impl RateLimitConfig {
             part.policies
                 .retain(|_, policy| (policy.key == KeyKind::User) == by_user);
             for route in part.routes.values_mut() {
-                route
-                    .policies
-                    .retain(|name| part.policies.contains_key(name));
+                route.policies.retain(|name| {
+                    part.policies.contains_key(name)
+                        || (name != "default" && !self.policies.contains_key(name))
+                });
             }
             part
         };
         (half(false), half(true))
+    }
+
+    /// Checks what no single half of [`split_by_key`](Self::split_by_key) can: that every
+    /// policy a route names is defined (a misspelled name would leave the route unlimited).
+    /// [`builder`](Self::builder) checks it too.
+    ///
+    /// # Errors
+    /// Naming the route and the undefined policy.
+    pub fn check(&self) -> Result<(), RateLimitConfigError> {
+        for (route, settings) in &self.routes {
+            for name in &settings.policies {
+                let defined =
+                    self.policies.contains_key(name) || (name == "default" && self.capacity > 0);
+                if !defined {
+                    return Err(RateLimitConfigError::new(format!(
+                        "route {route:?} uses rate-limit policy {name:?}, which is not defined"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether any policy would apply (a default one or a named one).
@@ -323,6 +346,7 @@ impl RateLimitConfig {
     /// # Errors
     /// When a method, status or quota is invalid.
     pub fn builder(&self) -> Result<RateLimitLayerBuilder, RateLimitConfigError> {
+        self.check()?;
         let mut builder = RateLimitLayer::builder()
             .max_keys(self.max_keys)
             .sweep_interval(self.sweep_interval)
@@ -495,8 +519,27 @@ mod tests {
                 ..RouteConfig::default()
             },
         );
-        let error = config.builder().unwrap().build().unwrap_err();
+        let error = config.builder().unwrap_err();
         assert!(error.to_string().contains("nope"), "{error}");
+    }
+
+    #[test]
+    fn a_route_naming_an_undefined_policy_fails_after_the_split_too() {
+        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "policies": {"tight": {"capacity": 1, "refill_rate": 1, "per": "1h"}},
+            "routes": {"/files": {"policies": ["tigth"]}}
+        }))
+        .unwrap();
+        let error = config.check().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "route \"/files\" uses rate-limit policy \"tigth\", which is not defined"
+        );
+        let (by_ip, by_user) = config.split_by_key();
+        for part in [by_ip, by_user] {
+            let error = part.builder().unwrap_err();
+            assert!(error.to_string().contains("tigth"), "{error}");
+        }
     }
 
     #[test]
