@@ -171,8 +171,8 @@ impl JwksSource {
 #[cfg(not(feature = "https"))]
 fn https_source(url: &str) -> Result<JwksSource, ConfigError> {
     Err(ConfigError::new(format!(
-        "JWKS URL `{url}` is https: enable the `https` feature of streamgate-security, or pass \
-         your own client with `JwksSource::custom`"
+        "JWKS URL `{url}` is https: enable the `https` feature of streamgate-security (of \
+         streamgate, through the facade), or pass your own client with `JwksSource::custom`"
     )))
 }
 
