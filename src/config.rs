@@ -545,6 +545,19 @@ impl Config {
                 &"must be longer than zero",
             ));
         }
+        if self.monitoring.metrics.collection_interval.is_zero() {
+            return Err(fail(
+                "monitoring.metrics.collection_interval",
+                &"must be longer than zero",
+            ));
+        }
+        #[cfg(feature = "alerts")]
+        if self.monitoring.alerts.enabled && self.monitoring.alerts.check_interval.is_zero() {
+            return Err(fail(
+                "monitoring.alerts.check_interval",
+                &"must be longer than zero",
+            ));
+        }
         Ok(())
     }
 }
@@ -795,6 +808,30 @@ mod tests {
         let vars = env(&[("STREAMGATE__MONITORING__METRICS__WINDOW", "1m")]);
         let config = Config::from_yaml_str_with_env("s.yaml", text, vars).unwrap();
         assert_eq!(config.monitoring.metrics.window, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn zero_intervals_are_refused_at_their_key() {
+        let error = Config::from_yaml_str(
+            "s.yaml",
+            "monitoring:\n  metrics:\n    collection_interval: 0s\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "s.yaml:3:5: monitoring.metrics.collection_interval: must be longer than zero"
+        );
+        #[cfg(feature = "alerts")]
+        {
+            let text = "monitoring:\n  alerts:\n    check_interval: 0s\n";
+            let error = Config::from_yaml_str("s.yaml", text).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "s.yaml:3:5: monitoring.alerts.check_interval: must be longer than zero"
+            );
+            let text = "monitoring:\n  alerts:\n    enabled: false\n    check_interval: 0s\n";
+            Config::from_yaml_str("s.yaml", text).expect("alerts off: the interval is unused");
+        }
     }
 
     #[cfg(unix)]

@@ -266,6 +266,7 @@ impl Stack {
                 let fail = |e: streamgate_ratelimit::RateLimitConfigError| {
                     config.error_at("security.rate_limiting", e)
                 };
+                limits.check().map_err(fail)?;
                 // One store for both halves: on Redis, one connection.
                 let store = limits.store(&stack.layer_metrics()).map_err(fail)?;
                 let (by_ip, by_user) = limits.split_by_key();
@@ -289,6 +290,22 @@ impl Stack {
             }
             stack
         };
+        #[cfg(feature = "security")]
+        let stack = match &config.security.auth {
+            None => stack,
+            Some(auth) => {
+                let setup = auth
+                    .build_with(stack.layer_metrics())
+                    .map_err(|e| config.error_at("security.auth", e))?;
+                let stack = stack.security(setup.layer);
+                match setup.routes {
+                    Some(routes) => stack.authorize(routes),
+                    None => stack,
+                }
+            }
+        };
+        // Last: nothing after it can fail, so a refused configuration never starts and drops
+        // an audit writer.
         #[cfg(feature = "audit")]
         let stack = {
             let audit = &config.security.audit_logging;
@@ -311,20 +328,6 @@ impl Stack {
                 stack.audit(logger)
             } else {
                 stack
-            }
-        };
-        #[cfg(feature = "security")]
-        let stack = match &config.security.auth {
-            None => stack,
-            Some(auth) => {
-                let setup = auth
-                    .build_with(stack.layer_metrics())
-                    .map_err(|e| config.error_at("security.auth", e))?;
-                let stack = stack.security(setup.layer);
-                match setup.routes {
-                    Some(routes) => stack.authorize(routes),
-                    None => stack,
-                }
             }
         };
         Ok(stack)
@@ -590,10 +593,10 @@ impl Stack {
     /// call: axum boxes and clones the service of each layer it is given per request, so one
     /// composed layer costs that once instead of once per layer.
     ///
-    /// The admin routes (`/health/live`, `/metrics` when metrics are on, `/alerts` when alerts
-    /// are) are mounted on a
-    /// router of their own that gets only the request id layer, then merged with the layered
-    /// user routes; the user's fallback (or axum's 404) keeps every layer.
+    /// The admin routes (`/health/live`, `/health/ready`, `/metrics` when metrics are on,
+    /// `/alerts` when alerts are) are mounted on a router of their own that gets only the request
+    /// id layer and problem bodies (a `POST /metrics` is a problem+json 405), then merged with
+    /// the layered user routes; the user's fallback (or axum's 404) keeps every layer.
     ///
     /// Inside a tokio runtime, the first call also starts the recorder's upkeep task and the alert
     /// evaluator.
@@ -621,9 +624,11 @@ impl Stack {
             }
             None => admin,
         };
-        let admin = admin.layer(tower::util::option_layer(
-            self.request_ids.then(request_id_layer),
-        ));
+        let admin = admin.layer(
+            ServiceBuilder::new()
+                .option_layer(self.request_ids.then(request_id_layer))
+                .option_layer(self.problem_bodies.then_some(ProblemBodiesLayer)),
+        );
         // `admin` has axum's default fallback, so `merge` keeps the fallback of `other`: the
         // user's, with every layer.
         admin.merge(self.layered(router))

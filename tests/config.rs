@@ -224,6 +224,43 @@ async fn errors_found_when_the_layers_are_built_name_the_file_line_and_key() {
 }
 
 #[tokio::test]
+async fn mistakes_that_would_weaken_a_layer_are_refused() {
+    // A misspelled policy name on a route would leave the route unlimited.
+    let error = stack_error(
+        "security:\n  rate_limiting:\n    policies:\n      tight: {capacity: 1, refill_rate: 1, per: 1h}\n    routes:\n      /files: {policies: [tigth]}\n",
+    );
+    assert!(
+        error.starts_with("replica.yaml:2:3: security.rate_limiting: ")
+            && error.contains("\"tigth\", which is not defined"),
+        "{error}"
+    );
+    // An empty or short HMAC secret would let anyone sign tokens.
+    let error = stack_error(
+        "security:\n  auth:\n    jwt:\n      issuers:\n        - issuer: https://id.test\n          keys: [{hmac_secret: \"\"}]\n",
+    );
+    assert!(
+        error.starts_with("replica.yaml:2:3: security.auth: ")
+            && error.contains("the HMAC secret has 0 bytes"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_configuration_starts_no_audit_writer() {
+    let dir = std::env::temp_dir().join(format!("streamgate-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let error = stack_error(&format!(
+        "security:\n  audit_logging:\n    dir: {}\n  auth:\n    jwt:\n      issuers: []\n",
+        dir.display()
+    ));
+    assert!(error.contains("security.auth"), "{error}");
+    assert!(
+        !dir.exists(),
+        "the audit trail was opened for a refused configuration"
+    );
+}
+
+#[tokio::test]
 async fn shared_engine_settings_that_cannot_work_are_named() {
     let error = stack_error("security:\n  audit_logging: {sink: postgres}\n");
     assert_eq!(

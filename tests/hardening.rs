@@ -112,6 +112,19 @@ async fn empty_error_responses_get_a_problem_body_and_keep_their_headers() {
     let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(problem["title"], "Method Not Allowed");
 
+    // The admin routes too.
+    for path in ["/metrics", "/health/live", "/health/ready"] {
+        let request = Request::post(path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        assert!(response.headers().contains_key("allow"), "{path}");
+    }
+
     // A body of its own, or a success, is left as it is.
     let (teapot, body) = send(&app, "/teapot").await;
     assert_eq!(teapot.status(), StatusCode::IM_A_TEAPOT);
