@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 
 /// What a response is stored under: the request target, the caller's scope and the values of
 /// the varying headers.
@@ -32,7 +32,7 @@ impl CacheKey {
             scope,
             vary: vary
                 .iter()
-                .map(|name| request.headers().get(name).cloned())
+                .map(|name| vary_value(request.headers(), name))
                 .collect(),
         }
     }
@@ -57,7 +57,8 @@ impl CacheKey {
     }
 
     /// The request's values of the layer's `vary` headers, in the layer's order (`None` where
-    /// the request lacks the header).
+    /// the request lacks the header; a header sent on several lines is one value, its lines
+    /// joined by `, ` as RFC 9110 reads them).
     #[must_use]
     pub fn vary(&self) -> &[Option<HeaderValue>] {
         &self.vary
@@ -68,4 +69,21 @@ impl CacheKey {
     pub fn is_private(&self) -> bool {
         self.scope.is_some()
     }
+}
+
+/// The value of `name` in `headers`, several lines joined by `, `: `Accept: a` and `Accept: b`
+/// on two lines mean `Accept: a, b`, and must not share an entry with `Accept: a` alone.
+fn vary_value(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(first.clone());
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for value in std::iter::once(second).chain(values) {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(value.as_bytes());
+    }
+    // Valid values joined by `, ` are a valid value.
+    HeaderValue::from_bytes(&joined).ok()
 }

@@ -248,6 +248,34 @@ async fn responses_that_forbid_or_escape_the_key_are_not_stored() {
         "MISS",
         "another Accept is another entry"
     );
+    // An Accept on two lines is their list, not its first line.
+    let both = [("accept", "text/plain"), ("accept", "application/json")];
+    app.send("GET", "/with/vary-accept", &both).await;
+    assert_eq!(
+        header(
+            &app.send("GET", "/with/vary-accept", &both).await,
+            "x-cache"
+        ),
+        "HIT"
+    );
+    let one_line = [("accept", "text/plain, application/json")];
+    assert_eq!(
+        header(
+            &app.send("GET", "/with/vary-accept", &one_line).await,
+            "x-cache"
+        ),
+        "HIT",
+        "the same list on one line"
+    );
+    let plain = [("accept", "text/plain")];
+    assert_eq!(
+        header(
+            &app.send("GET", "/with/vary-accept", &plain).await,
+            "x-cache"
+        ),
+        "MISS",
+        "the first line alone is another entry"
+    );
 }
 
 #[tokio::test(start_paused = true)]
