@@ -645,11 +645,16 @@ impl Stack {
         if self.cache.is_none() || self.cache_warm.paths.is_empty() {
             return None;
         }
-        Some(streamgate_cache::CacheWarmer::with_metrics(
-            app,
-            self.cache_warm.paths.iter().cloned(),
-            &self.layer_metrics(),
-        ))
+        // The headers were checked when the cache layer was built from the configuration.
+        let headers = self.cache_warm.header_values().unwrap_or_default();
+        Some(
+            streamgate_cache::CacheWarmer::with_metrics(
+                app,
+                self.cache_warm.paths.iter().cloned(),
+                &self.layer_metrics(),
+            )
+            .headers(headers),
+        )
     }
 
     /// Starts warming the cache (see [`cache_warmer`](Self::cache_warmer)): now, then every

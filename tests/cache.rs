@@ -235,7 +235,12 @@ async fn configured_paths_are_warmed_through_every_layer() {
     );
 
     let served = Served::start(app).await;
-    let first = get_as(&served, "/products", None).await;
+    // A client sending what the warmer sent (by default `Accept: */*`, as curl does) hits.
+    let curl_like = Request::get("/products")
+        .header("accept", "*/*")
+        .body(Body::empty())
+        .unwrap();
+    let first = served.send(curl_like).await;
     assert_eq!(
         (x_cache(&first), first.body.as_str()),
         ("HIT", "every product")

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use streamgate_core::MetricsHandle;
 
@@ -57,6 +57,9 @@ pub struct CacheConfig {
 /// warm:
 ///   paths: ["/catalog", "/files/popular?limit=20"]
 ///   interval: 1h        # the seed's schedule; also once on start
+///   headers:            # what the warming requests send (default `accept: "*/*"`): the
+///     accept: application/json      # values of the vary headers your clients send
+///     accept-encoding: gzip
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,6 +70,9 @@ pub struct CacheWarmConfig {
     /// How often they are requested again (default 1h); at least a second.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// The headers warming requests send (default `accept: "*/*"`), see
+    /// [`CacheWarmer::headers`](crate::CacheWarmer::headers).
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Default for CacheWarmConfig {
@@ -74,7 +80,27 @@ impl Default for CacheWarmConfig {
         Self {
             paths: Vec::new(),
             interval: Duration::from_secs(3600),
+            headers: BTreeMap::from([("accept".to_owned(), "*/*".to_owned())]),
         }
+    }
+}
+
+impl CacheWarmConfig {
+    /// [`headers`](Self::headers) as header names and values.
+    ///
+    /// # Errors
+    /// Naming a header whose name or value is not valid.
+    pub fn header_values(&self) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        self.headers
+            .iter()
+            .map(|(name, value)| {
+                let parsed_name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("warm.headers: {name:?} is not a header name"))?;
+                let parsed_value = HeaderValue::from_str(value)
+                    .map_err(|_| format!("warm.headers: the value of {name:?} is not valid"))?;
+                Ok((parsed_name, parsed_value))
+            })
+            .collect()
     }
 }
 
@@ -182,7 +208,8 @@ impl CacheConfig {
     /// # Errors
     /// A `vary` entry that is not a header name, a zero TTL, a `redis` URL that is not a Redis
     /// URL or, in a build without the `redis` feature, a `redis` section; a warming path that
-    /// does not start with `/` or an interval under a second.
+    /// does not start with `/`, an interval under a second, or a warming header that is not
+    /// valid.
     pub fn builder(&self, metrics: MetricsHandle) -> Result<CacheLayerBuilder, CacheConfigError> {
         if let Some(path) =
             self.warm.paths.iter().find(|path| {
@@ -196,6 +223,7 @@ impl CacheConfig {
         if !self.warm.paths.is_empty() && self.warm.interval < Duration::from_secs(1) {
             return Err(CacheConfigError("warm.interval: at least 1s".to_owned()));
         }
+        self.warm.header_values().map_err(CacheConfigError)?;
         let vary = self
             .vary
             .iter()

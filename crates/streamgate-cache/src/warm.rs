@@ -3,6 +3,12 @@
 //! layer in front of the cache (authentication, authorization, rate limits) decides as for a
 //! client, and the cache stores the answers where a client's request would find them.
 //!
+//! Entries are keyed by the values of the layer's `vary` headers (`Accept` and
+//! `Accept-Encoding` by default), so a warmed entry is found by the clients that send the same
+//! values: by default warming requests say `Accept: */*` and no `Accept-Encoding`, as curl,
+//! reqwest and a browser's `fetch` (for `Accept`) do; [`CacheWarmer::headers`] (config
+//! `warm.headers`) sends what your clients send instead.
+//!
 //! Each warming request says `Cache-Control: no-cache`, so a path still fresh in the cache is
 //! fetched again and its entry replaced: a schedule shorter than the TTL keeps hot paths from
 //! ever missing. Requests carry no credentials, so warm the routes every caller shares
@@ -12,8 +18,8 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use axum::body::Body;
 use http::{
-    HeaderValue, Request, StatusCode,
-    header::{CACHE_CONTROL, USER_AGENT},
+    HeaderName, HeaderValue, Request, StatusCode,
+    header::{ACCEPT, CACHE_CONTROL, USER_AGENT},
 };
 use http_body_util::BodyExt;
 use metrics::Counter;
@@ -91,6 +97,7 @@ struct Counters {
 pub struct CacheWarmer<S> {
     service: S,
     paths: Arc<[String]>,
+    headers: Arc<[(HeaderName, HeaderValue)]>,
     counters: Arc<Counters>,
 }
 
@@ -98,6 +105,7 @@ impl<S> fmt::Debug for CacheWarmer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheWarmer")
             .field("paths", &self.paths)
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +137,7 @@ where
         Self {
             service,
             paths: paths.into_iter().map(Into::into).collect(),
+            headers: Arc::new([(ACCEPT, HeaderValue::from_static("*/*"))]),
             counters: Arc::new(Counters {
                 stored: counter("stored"),
                 not_stored: counter("not_stored"),
@@ -141,6 +150,15 @@ where
     #[must_use]
     pub fn paths(&self) -> &[String] {
         &self.paths
+    }
+
+    /// The headers each warming request carries besides `Cache-Control: no-cache` and
+    /// `User-Agent`, in place of the default `Accept: */*`: the values of the cache's `vary`
+    /// headers your clients send, so that they find the warmed entries.
+    #[must_use]
+    pub fn headers(mut self, headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>) -> Self {
+        self.headers = headers.into_iter().collect();
+        self
     }
 
     /// Requests every path once, one after the other (on demand).
@@ -160,11 +178,13 @@ where
     }
 
     async fn warm_one(&self, path: &str) -> WarmOutcome {
-        let Ok(request) = Request::get(path)
+        let mut request = Request::get(path)
             .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"))
-            .header(USER_AGENT, HeaderValue::from_static(WARMER_USER_AGENT))
-            .body(Body::empty())
-        else {
+            .header(USER_AGENT, HeaderValue::from_static(WARMER_USER_AGENT));
+        for (name, value) in self.headers.iter() {
+            request = request.header(name, value);
+        }
+        let Ok(request) = request.body(Body::empty()) else {
             tracing::warn!(path, "cache warming: not a valid path");
             return WarmOutcome::Failed;
         };

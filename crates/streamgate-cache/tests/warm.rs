@@ -38,10 +38,19 @@ fn shared_cache(ttl: Duration) -> CacheLayer {
         .build()
 }
 
+/// A client's `GET`, with the `Accept: */*` curl and most HTTP libraries send.
 async fn get_text(app: &Router, path: &str) -> (String, String) {
+    get_with(app, path, &[("accept", "*/*")]).await
+}
+
+async fn get_with(app: &Router, path: &str, headers: &[(&str, &str)]) -> (String, String) {
+    let mut request = Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     let response = app
         .clone()
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
     let cache = response.headers()["x-cache"].to_str().unwrap().to_owned();
@@ -155,4 +164,29 @@ fn warming_settings_are_checked() {
         serde_yaml_ng::from_str("warm:\n  paths: [/a]\n  interval: 10ms\n").unwrap();
     let error = fast.builder(MetricsHandle::global()).unwrap_err();
     assert!(error.to_string().contains("at least 1s"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn warming_requests_send_the_configured_headers_so_those_clients_hit() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let app = catalog(&calls, shared_cache(Duration::from_secs(600)));
+    let config: streamgate_cache::CacheWarmConfig = serde_yaml_ng::from_str(
+        "paths: [/catalog/1]\nheaders: {accept: application/json, accept-encoding: gzip}\n",
+    )
+    .unwrap();
+    let warmer = CacheWarmer::new(app.clone(), config.paths.clone())
+        .headers(config.header_values().unwrap());
+    assert_eq!(warmer.warm().await.stored(), 1);
+    let json_gzip = [("accept", "application/json"), ("accept-encoding", "gzip")];
+    assert_eq!(get_with(&app, "/catalog/1", &json_gzip).await.0, "HIT");
+    // Another client's values are another entry.
+    assert_eq!(get_text(&app, "/catalog/1").await.0, "MISS");
+
+    let bad: streamgate_cache::CacheWarmConfig =
+        serde_yaml_ng::from_str("headers: {bad name: x}\n").unwrap();
+    let error = bad.header_values().unwrap_err();
+    assert!(
+        error.contains("\"bad name\" is not a header name"),
+        "{error}"
+    );
 }
