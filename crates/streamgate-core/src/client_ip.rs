@@ -300,8 +300,10 @@ fn elements_from_right(
         .get_all(name)
         .iter()
         .rev()
-        // A value that is not visible ASCII is one element that is not an address.
-        .flat_map(|value| value.to_str().unwrap_or("\u{0}").rsplit(','))
+        .flat_map(|value| value.as_bytes().rsplit(|byte| *byte == b','))
+        // An element that is not text is not an address; the elements beside it (the address a
+        // proxy appended to a line a client forged) are still read.
+        .map(|element| std::str::from_utf8(element).unwrap_or("\u{0}"))
         .map(str::trim)
         .filter(|element| !element.is_empty())
 }
@@ -504,6 +506,33 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.1, 10.0.0.2")]);
         let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
         assert_eq!(resolved.0, ip("198.51.100.1"));
+    }
+
+    #[test]
+    fn a_forged_element_that_is_not_text_spoils_only_itself() {
+        // nginx appends the address it saw to the line the client sent, which held a byte
+        // that is not visible ASCII: the appended address is still the client.
+        for forged in [&b"\xff"[..], b"caf\xc3\xa9", b"1.1.1.1\x80"] {
+            let mut line = forged.to_vec();
+            line.extend_from_slice(b", 198.51.100.7");
+            let mut h = HeaderMap::new();
+            h.insert(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(&line).unwrap(),
+            );
+            let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &proxies());
+            assert_eq!(resolved.0, ip("198.51.100.7"), "{line:?}");
+        }
+        // The same element on the right: the walk stops there, at the nearest proxy.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"198.51.100.7, \xff").unwrap(),
+        );
+        assert_eq!(
+            ClientIp::resolve(&h, ip("10.0.0.1"), &proxies()).0,
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
