@@ -11,7 +11,7 @@
 //! # let _ = gateway;
 //! ```
 
-use http::{HeaderMap, HeaderName, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use streamgate_core::{EthAddress, SecurityContext, TrustedProxies, peer_addr};
 
 use crate::AuthReason;
@@ -19,6 +19,11 @@ use crate::AuthReason;
 /// Which headers a trusted gateway sets, and which peers are trusted to set them.
 ///
 /// Defaults: `x-user-id`, `x-roles` and `x-permissions` (comma-separated), `x-wallet-address`.
+///
+/// The gateway must set each header once, replacing what the client sent: a request from a
+/// trusted peer with two lines of one of them (the client's and the gateway's, from a gateway
+/// that appends) is refused (401, `invalid_claims`), since which one is the gateway's cannot be
+/// told.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct GatewayHeaders {
@@ -86,15 +91,24 @@ impl GatewayHeaders {
 
     /// The context from the headers of a trusted peer.
     pub(crate) fn context(&self, headers: &HeaderMap) -> Result<SecurityContext, AuthReason> {
-        let user = headers
-            .get(&self.user)
+        // One line at most of each: several mean the client's copy reached us beside the
+        // gateway's.
+        let once = |name: &HeaderName| -> Result<Option<&HeaderValue>, AuthReason> {
+            let mut lines = headers.get_all(name).iter();
+            let first = lines.next();
+            match lines.next() {
+                Some(_) => Err(AuthReason::InvalidClaims),
+                None => Ok(first),
+            }
+        };
+        let user = once(&self.user)?
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .ok_or(AuthReason::InvalidClaims)?;
         let list = |name: &HeaderName| -> Result<Vec<String>, AuthReason> {
             let mut out = Vec::new();
-            for value in headers.get_all(name) {
+            if let Some(value) = once(name)? {
                 let value = value.to_str().map_err(|_| AuthReason::InvalidClaims)?;
                 out.extend(
                     value
@@ -109,7 +123,7 @@ impl GatewayHeaders {
         let mut builder = SecurityContext::builder(user)
             .roles(list(&self.roles)?)
             .permissions(list(&self.permissions)?);
-        if let Some(wallet) = headers.get(&self.wallet) {
+        if let Some(wallet) = once(&self.wallet)? {
             let wallet = wallet
                 .to_str()
                 .ok()

@@ -105,3 +105,40 @@ async fn a_wrong_api_key_is_refused_not_passed_on() {
     );
     assert!(!body_text(response).await.contains("guess"));
 }
+
+#[tokio::test]
+async fn a_repeated_identity_header_from_a_trusted_proxy_is_refused() {
+    // A gateway that appends its headers to the client's instead of replacing them.
+    for repeated in [
+        &[("x-user-id", "admin"), ("x-user-id", "alice")][..],
+        &[
+            ("x-user-id", "alice"),
+            ("x-roles", "admin"),
+            ("x-roles", "viewer"),
+        ],
+        &[
+            ("x-user-id", "alice"),
+            ("x-permissions", "files:write"),
+            ("x-permissions", "files:read"),
+        ],
+        &[
+            ("x-user-id", "alice"),
+            (
+                "x-wallet-address",
+                "0x52908400098527886E0F7030069857D2E4169EE7",
+            ),
+            (
+                "x-wallet-address",
+                "0xde709f2102306220921060314715629080e2fb77",
+            ),
+        ],
+    ] {
+        let response = fetch(&app("10.1.2.3:5000"), "/whoami", repeated).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{repeated:?}");
+        assert_eq!(
+            response.extensions().get::<AuthDecision>().unwrap().reason,
+            AuthReason::InvalidClaims,
+            "{repeated:?}"
+        );
+    }
+}
