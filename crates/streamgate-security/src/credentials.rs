@@ -3,11 +3,40 @@
 
 use http::{HeaderMap, Method, Request, Uri, header};
 
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive), as bytes: the cache
-/// hashes and compares bytes, and only a token that reaches full verification is checked for
-/// UTF-8.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
-    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+/// What the `Authorization` lines of a request say about a bearer token.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Bearer<'a> {
+    /// No line holds a bearer token.
+    Absent,
+    /// One line, `Authorization: Bearer <token>` (scheme case-insensitive), as bytes: the cache
+    /// hashes and compares bytes, and only a token that reaches full verification is checked
+    /// for UTF-8.
+    Token(&'a [u8]),
+    /// Several lines, one of them a bearer token: which one is meant is ambiguous (a client's
+    /// line and a proxy's, or two tokens), so none is used.
+    Ambiguous,
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+    let mut lines = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(first) = lines.next() else {
+        return Bearer::Absent;
+    };
+    let first = bearer_token(first.as_bytes());
+    let mut several = false;
+    let mut any = first.is_some();
+    for line in lines {
+        several = true;
+        any |= bearer_token(line.as_bytes()).is_some();
+    }
+    match (first, several, any) {
+        (_, true, true) => Bearer::Ambiguous,
+        (Some(token), false, _) => Bearer::Token(token),
+        _ => Bearer::Absent,
+    }
+}
+
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     let (scheme, rest) = value.split_at_checked(7)?;
     if !scheme.eq_ignore_ascii_case(b"bearer ") {
         return None;
@@ -90,9 +119,29 @@ mod tests {
     fn bearer_scheme_is_case_insensitive_and_others_ignored() {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, "bearer abc.def.ghi".parse().unwrap());
-        assert_eq!(bearer(&headers), Some(&b"abc.def.ghi"[..]));
+        assert_eq!(bearer(&headers), Bearer::Token(&b"abc.def.ghi"[..]));
         headers.insert(header::AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
-        assert_eq!(bearer(&headers), None);
+        assert_eq!(bearer(&headers), Bearer::Absent);
+        assert_eq!(bearer(&HeaderMap::new()), Bearer::Absent);
+    }
+
+    #[test]
+    fn several_authorization_lines_with_a_bearer_token_are_ambiguous() {
+        for lines in [
+            ["Bearer good.token.here", "Bearer garbage"],
+            ["Basic dXNlcjpwYXNz", "Bearer good.token.here"],
+            ["Bearer good.token.here", "Basic dXNlcjpwYXNz"],
+        ] {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                headers.append(header::AUTHORIZATION, line.parse().unwrap());
+            }
+            assert_eq!(bearer(&headers), Bearer::Ambiguous, "{lines:?}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.append(header::AUTHORIZATION, "Basic a".parse().unwrap());
+        headers.append(header::AUTHORIZATION, "Basic b".parse().unwrap());
+        assert_eq!(bearer(&headers), Bearer::Absent, "no bearer token at all");
     }
 
     #[test]

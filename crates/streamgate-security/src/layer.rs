@@ -16,7 +16,7 @@ use tower_service::Service;
 
 use crate::{
     ApiKeys, AuthDecision, AuthReason, AuthSource, GatewayHeaders, JwtAuth,
-    credentials::{bearer, cookie, same_origin, token_in_query},
+    credentials::{Bearer, bearer, cookie, same_origin, token_in_query},
     jwt::Cached,
     metrics::DecisionCounters,
     rejection::refusal,
@@ -184,8 +184,14 @@ impl Shared {
             match source {
                 Source::Jwt { auth, cookie: name } => {
                     let (token, from_cookie) = match bearer(headers) {
-                        Some(token) => (token, false),
-                        None => match name.as_deref().and_then(|n| cookie(headers, n)) {
+                        Bearer::Token(token) => (token, false),
+                        Bearer::Ambiguous => {
+                            return Step::Refuse(
+                                AuthDecision::new(AuthSource::Jwt, AuthReason::MalformedToken),
+                                true,
+                            );
+                        }
+                        Bearer::Absent => match name.as_deref().and_then(|n| cookie(headers, n)) {
                             Some(token) => (token, true),
                             None => continue,
                         },

@@ -269,6 +269,29 @@ async fn token_only_in_the_query_string_is_refused() {
     assert!(body.contains("token_in_query"));
 }
 
+/// Two `Authorization` lines, one a valid token: which one the client meant is ambiguous (a
+/// proxy's line beside the client's), so neither is used.
+#[tokio::test(start_paused = true)]
+async fn a_valid_token_beside_another_authorization_line_is_refused() {
+    let f = fixture();
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &claims(&f.jwt));
+    let bearer = format!("Bearer {token}");
+    for other in ["Bearer garbage", "Basic dXNlcjpwYXNz"] {
+        for lines in [[bearer.as_str(), other], [other, bearer.as_str()]] {
+            let headers = [("authorization", lines[0]), ("authorization", lines[1])];
+            let response = fetch(&f.app, "/me", &headers).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{lines:?}");
+            assert_eq!(
+                response.extensions().get::<AuthDecision>().unwrap().reason,
+                AuthReason::MalformedToken
+            );
+            assert!(!body_text(response).await.contains(&token));
+        }
+    }
+    let response = fetch(&f.app, "/me", &[("authorization", &bearer)]).await;
+    assert_eq!(response.status(), StatusCode::OK, "the token alone is fine");
+}
+
 /// Only RFC 6750's `access_token` is a bearer token in a query; an application's own `token`
 /// parameter (an e-mail verification link) is no credential and a public route serves it.
 #[tokio::test(start_paused = true)]
@@ -321,6 +344,26 @@ async fn expired_within_leeway_is_accepted() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The claims are whole seconds: half a second of leeway tolerates one, not none.
+#[tokio::test(start_paused = true)]
+async fn a_leeway_under_a_second_counts_as_a_whole_one() {
+    let jwt = JwtAuth::builder()
+        .issuer(Issuer::new("https://hmac.test").key(JwtKey::hmac(HMAC_SECRET)))
+        .leeway(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let now = jwt.clock().unix_seconds();
+    let token = |exp: u64| {
+        let claims = json!({"iss": "https://hmac.test", "sub": "u", "exp": exp});
+        sign(Algorithm::HS256, None, &hmac_key(), &claims)
+    };
+    assert!(jwt.verify(&token(now - 1)).await.is_ok());
+    assert_eq!(
+        jwt.verify(&token(now - 2)).await.unwrap_err(),
+        AuthReason::Expired
+    );
 }
 
 #[tokio::test(start_paused = true)]

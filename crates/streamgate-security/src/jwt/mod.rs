@@ -235,7 +235,8 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Clock skew tolerated for `exp` and `nbf` (default 60 s).
+    /// Clock skew tolerated for `exp` and `nbf` (default 60 s). The claims are whole seconds,
+    /// so a fraction of a second counts as a whole one (`500ms` tolerates 1 s, not none).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -288,7 +289,7 @@ impl JwtAuthBuilder {
         Ok(JwtAuth {
             inner: Arc::new(Inner {
                 issuers,
-                leeway: self.leeway.as_secs(),
+                leeway: self.leeway.as_secs() + u64::from(self.leeway.subsec_nanos() > 0),
                 clock: self.clock.unwrap_or_default(),
                 cache: (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity)),
                 revocations: self.revocations,
