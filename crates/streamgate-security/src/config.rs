@@ -635,8 +635,8 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duratio
         match unit.trim() {
             "ms" => Some(Duration::from_millis(number)),
             "s" => Some(Duration::from_secs(number)),
-            "m" => Some(Duration::from_secs(number * 60)),
-            "h" => Some(Duration::from_secs(number * 3600)),
+            "m" => number.checked_mul(60).map(Duration::from_secs),
+            "h" => number.checked_mul(3600).map(Duration::from_secs),
             _ => None,
         }
     };
@@ -666,6 +666,12 @@ mod tests {
         let config: JwtConfig =
             serde_json::from_value(json!({"issuers": [], "leeway": "90s"})).unwrap();
         assert_eq!(config.leeway, Some(Duration::from_secs(90)));
+        // Too large to be a duration: refused, not wrapped (or a panic in a debug build).
+        for huge in ["307445734561825861m", "5124095576030432h"] {
+            let err = serde_json::from_value::<JwtConfig>(json!({"issuers": [], "leeway": huge}))
+                .unwrap_err();
+            assert!(err.to_string().contains("not a duration"), "{err}");
+        }
     }
 
     #[test]

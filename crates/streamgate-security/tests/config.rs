@@ -43,6 +43,26 @@ fn a_short_hmac_secret_is_refused_naming_the_issuer_and_kid() {
 }
 
 #[test]
+fn a_short_oct_key_in_a_jwks_file_is_refused() {
+    // "secret-secret-secret": 20 bytes.
+    let document = serde_json::json!({
+        "keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "kid": "oct-1"}]
+    });
+    let path = std::env::temp_dir().join(format!("streamgate-short-{}.json", std::process::id()));
+    std::fs::write(&path, document.to_string()).unwrap();
+    let err = JwtAuth::builder()
+        .issuer(Issuer::new("https://file.test").jwks(JwksSource::file(&path)))
+        .build()
+        .unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    let message = err.to_string();
+    assert!(
+        message.contains("`https://file.test`") && message.contains("(kid `oct-1`) has 20 bytes"),
+        "{message}"
+    );
+}
+
+#[test]
 fn hmac_with_a_jwks_is_refused_naming_the_issuer() {
     let err = JwtAuth::builder()
         .issuer(
@@ -68,7 +88,7 @@ fn jwks_file_mixing_oct_and_rsa_keys_is_refused() {
     let document = serde_json::json!({
         "keys": [
             serde_json::to_value(rsa).unwrap(),
-            {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "kid": "oct-1"}
+            {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldCE", "kid": "oct-1"}
         ]
     });
     let path = std::env::temp_dir().join(format!("streamgate-mixed-{}.json", std::process::id()));

@@ -7,7 +7,7 @@ use jsonwebtoken::Algorithm;
 
 use super::{
     ClaimMapping, JwksSource, JwtKey,
-    keys::{KeySet, MIN_HMAC_SECRET_BYTES, keys_from_jwks},
+    keys::{KeySet, keys_from_jwks},
 };
 use crate::{Clock, ConfigError};
 
@@ -100,20 +100,6 @@ impl IssuerKeys {
                 issuer.name
             )));
         }
-        for key in &issuer.keys {
-            if let Some(bytes) = key.secret_bytes.filter(|b| *b < MIN_HMAC_SECRET_BYTES) {
-                let kid = key
-                    .kid
-                    .as_deref()
-                    .map_or_else(String::new, |kid| format!(" (kid `{kid}`)"));
-                return Err(ConfigError::new(format!(
-                    "issuer `{}`: the HMAC secret{kid} has {bytes} bytes; an HMAC secret needs at \
-                     least {MIN_HMAC_SECRET_BYTES} random bytes (RFC 7518, section 3.2), or \
-                     tokens can be forged by guessing it",
-                    issuer.name
-                )));
-            }
-        }
         if issuer.algorithms.as_ref().is_some_and(Vec::is_empty) {
             return Err(ConfigError::new(format!(
                 "issuer `{}` allows no algorithm",
@@ -138,7 +124,7 @@ impl IssuerKeys {
             }
         }
         let set = KeySet::new(keys);
-        set.check_families(&issuer.name)?;
+        set.check(&issuer.name)?;
         Ok(Self {
             issuer,
             current: ArcSwap::from_pointee(set),
@@ -185,7 +171,7 @@ impl IssuerKeys {
         let mut keys = self.issuer.keys.clone();
         keys.extend(keys_from_jwks(body)?);
         let set = KeySet::new(keys);
-        set.check_families(&self.issuer.name)?;
+        set.check(&self.issuer.name)?;
         self.current.store(Arc::new(set));
         Ok(())
     }

@@ -2,7 +2,10 @@
 
 use std::{collections::HashMap, fmt, sync::Arc};
 
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, jwk::Jwk};
+use jsonwebtoken::{
+    Algorithm, AlgorithmFamily, DecodingKey,
+    jwk::{AlgorithmParameters, Jwk},
+};
 
 use crate::ConfigError;
 
@@ -94,6 +97,10 @@ impl JwtKey {
             .map_err(|e| ConfigError::new(format!("unsupported JWK: {e}")))?;
         let family = key.family();
         let mut key = Self::new(key, family);
+        if let AlgorithmParameters::OctetKey(octets) = &jwk.algorithm {
+            // The length was valid base64url for `DecodingKey::from_jwk` to accept it.
+            key.secret_bytes = Some(octets.value.trim_end_matches('=').len() * 3 / 4);
+        }
         key.kid = jwk.common.key_id.clone();
         if let Some(alg) = jwk.common.key_algorithm {
             let alg: Algorithm = alg
@@ -176,8 +183,22 @@ impl KeySet {
         self.by_kid.values().chain(self.unnamed.iter())
     }
 
-    /// Refuses a set that mixes HMAC secrets with public keys.
-    pub(crate) fn check_families(&self, issuer: &str) -> Result<(), ConfigError> {
+    /// Refuses a set that mixes HMAC secrets with public keys, or holds an HMAC secret shorter
+    /// than [`MIN_HMAC_SECRET_BYTES`] (configured or from a JWKS `oct` key).
+    pub(crate) fn check(&self, issuer: &str) -> Result<(), ConfigError> {
+        for key in self.iter() {
+            if let Some(bytes) = key.secret_bytes.filter(|b| *b < MIN_HMAC_SECRET_BYTES) {
+                let kid = key
+                    .kid
+                    .as_deref()
+                    .map_or_else(String::new, |kid| format!(" (kid `{kid}`)"));
+                return Err(ConfigError::new(format!(
+                    "issuer `{issuer}`: the HMAC secret{kid} has {bytes} bytes; an HMAC secret \
+                     needs at least {MIN_HMAC_SECRET_BYTES} random bytes (RFC 7518, section \
+                     3.2), or tokens can be forged by guessing it"
+                )));
+            }
+        }
         let hmac = self.iter().filter(|k| k.is_hmac()).count();
         let total = self.iter().count();
         if hmac > 0 && hmac < total {
