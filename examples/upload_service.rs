@@ -5,8 +5,12 @@
 //! cargo run --example upload_service -- --addr 127.0.0.1:9000
 //! cargo run --example upload_service -- --prometheus-rules > rules.yml   # for Prometheus
 //! STREAMGATE_ADDR=127.0.0.1:9000 cargo run --example upload_service
-//! cargo run --example upload_service -- --config streamgate.yaml
+//! cargo run --example upload_service -- --config my-service.yaml  # the layers it describes
 //! ```
+//!
+//! With `--config`, the file (and `STREAMGATE__` variables) decide every layer instead of the
+//! demo's settings below: `streamgate.yaml`, with every key at its default, has no
+//! `security.auth`, so uploads then answer 401.
 //!
 //! It stores file metadata with an owner wallet (in memory), fetches it by id and lists it by
 //! owner. Reads are public; uploading needs the `files:write` permission, which the `uploader`
@@ -202,7 +206,23 @@ async fn list_by_owner(
 
 /// The listen address and the stack, from the flags, the environment and the config file, and
 /// whether to print the alert rules for Prometheus instead of serving.
-fn setup() -> Result<(SocketAddr, Stack, bool), String> {
+const USAGE: &str = "usage: upload_service [--addr HOST:PORT] [--config FILE] [--prometheus-rules]
+  --addr HOST:PORT     where to listen (default 127.0.0.1:8080, or STREAMGATE_ADDR)
+  --config FILE        the layers FILE describes instead of the demo's (STREAMGATE__ variables
+                       override its keys); uploads then need the `security.auth` FILE sets up
+  --prometheus-rules   print the alert rules as a Prometheus rule file and exit";
+
+/// What the command line asks for.
+enum Command {
+    /// Serve on this address.
+    Serve(SocketAddr, Stack),
+    /// Print the alert rules.
+    PrintRules(Stack),
+    /// Print the usage.
+    Help,
+}
+
+fn setup() -> Result<Command, String> {
     let mut args = std::env::args().skip(1);
     let mut addr = std::env::var("STREAMGATE_ADDR").ok();
     let mut config_path = None;
@@ -212,11 +232,8 @@ fn setup() -> Result<(SocketAddr, Stack, bool), String> {
             "--addr" => addr = Some(args.next().ok_or("--addr needs a value")?),
             "--config" => config_path = Some(args.next().ok_or("--config needs a file")?),
             "--prometheus-rules" => print_rules = true,
-            other => {
-                return Err(format!(
-                    "unknown flag {other} (use --addr HOST:PORT, --config FILE, --prometheus-rules)"
-                ));
-            }
+            "--help" | "-h" => return Ok(Command::Help),
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
@@ -226,9 +243,14 @@ fn setup() -> Result<(SocketAddr, Stack, bool), String> {
             let config = Config::from_file(&path).map_err(|e| e.to_string())?;
             Stack::from_config(&config).map_err(|e| e.to_string())?
         }
-        None => demo_stack(),
+        // The rules need neither a token nor an audit trail.
+        None => demo_stack(!print_rules),
     };
-    Ok((addr, stack, print_rules))
+    Ok(if print_rules {
+        Command::PrintRules(stack)
+    } else {
+        Command::Serve(addr, stack)
+    })
 }
 
 /// Prints the stack's alert rules as a Prometheus rule file.
@@ -260,8 +282,9 @@ async fn print_prometheus_rules(stack: &Stack) -> ExitCode {
 const DEMO_ISSUER: &str = "https://demo.streamgate.local";
 
 /// The embedded defaults plus a security context: JWTs signed with a key made for this run,
-/// reads public, uploads for `uploader`s. Prints a token to try it with.
-fn demo_stack() -> Stack {
+/// reads public, uploads for `uploader`s. When `serving`, prints a token to try it with and
+/// opens the audit trail.
+fn demo_stack(serving: bool) -> Stack {
     let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
     let jwt = JwtAuth::builder()
         .issuer(Issuer::new(DEMO_ISSUER).key(JwtKey::hmac(secret.as_bytes())))
@@ -295,13 +318,15 @@ fn demo_stack() -> Stack {
         .map_or(0, |d| d.as_secs())
         + 3600;
     let claims = serde_json::json!({"iss": DEMO_ISSUER, "sub": "demo-uploader", "exp": exp, "roles": ["uploader"]});
-    match encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    ) {
-        Ok(token) => eprintln!("demo token (role uploader, valid 1h): {token}"),
-        Err(error) => eprintln!("upload_service: cannot sign the demo token: {error}"),
+    if serving {
+        match encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        ) {
+            Ok(token) => eprintln!("demo token (role uploader, valid 1h): {token}"),
+            Err(error) => eprintln!("upload_service: cannot sign the demo token: {error}"),
+        }
     }
     // A file's metadata is the same for every caller and never changes: one shared entry.
     let cache = CacheLayer::builder()
@@ -317,6 +342,9 @@ fn demo_stack() -> Stack {
         .cache(cache)
         .request_timeout(Duration::from_secs(30))
         .secure_headers(SecureHeaders::api());
+    if !serving {
+        return stack;
+    }
     match demo_audit_logger(&stack) {
         Ok(logger) => stack.audit(logger),
         Err(message) => {
@@ -380,8 +408,12 @@ async fn main() -> ExitCode {
         )
         .init();
     let (addr, stack) = match setup() {
-        Ok((_, stack, true)) => return print_prometheus_rules(&stack).await,
-        Ok((addr, stack, false)) => (addr, stack),
+        Ok(Command::Serve(addr, stack)) => (addr, stack),
+        Ok(Command::PrintRules(stack)) => return print_prometheus_rules(&stack).await,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("upload_service: {message}");
             return ExitCode::from(2);
