@@ -238,11 +238,20 @@ impl CacheConfig {
             .vary(vary)
             .metrics(metrics);
         for (template, route) in &self.routes {
+            if !template.starts_with('/') {
+                // axum's templates all start with `/`: this one would never match.
+                return Err(CacheConfigError(format!(
+                    "routes: `{template}` is not a route template (it must start with `/`)"
+                )));
+            }
             let ttl = route.ttl.unwrap_or(self.ttl);
             if ttl.is_zero() {
-                return Err(CacheConfigError(format!(
-                    "routes: `{template}`: the ttl must be above 0"
-                )));
+                let whose = if route.ttl.is_some() {
+                    format!("routes: `{template}`: its ttl")
+                } else {
+                    "ttl".to_owned()
+                };
+                return Err(CacheConfigError(format!("{whose} must be above 0")));
             }
             let settings = CacheRoute::ttl(ttl);
             let settings = if route.shared {
@@ -299,6 +308,31 @@ mod tests {
     use super::*;
 
     const SHARED: &str = "routes:\n  /items/{id}: {}\nredis:\n  url: redis://127.0.0.1:6379\n";
+
+    #[test]
+    fn route_templates_and_ttls_that_could_not_work_are_named() {
+        let error = |yaml: &str| {
+            let config: CacheConfig = serde_yaml_ng::from_str(yaml).unwrap();
+            config
+                .builder(MetricsHandle::global())
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(
+            error("routes:\n  files/{id}: {}\n").as_deref(),
+            Some("routes: `files/{id}` is not a route template (it must start with `/`)")
+        );
+        assert_eq!(
+            error("ttl: 0s\nroutes:\n  /files/{id}: {}\n").as_deref(),
+            Some("ttl must be above 0"),
+            "the section's ttl, which the route takes"
+        );
+        assert_eq!(
+            error("routes:\n  /files/{id}: {ttl: 0s}\n").as_deref(),
+            Some("routes: `/files/{id}`: its ttl must be above 0")
+        );
+        assert_eq!(error("routes:\n  /files/{id}: {ttl: 5s}\n"), None);
+    }
 
     #[test]
     #[cfg(not(feature = "redis"))]
