@@ -545,6 +545,12 @@ impl Config {
                 &"must be longer than zero",
             ));
         }
+        if self.monitoring.metrics.service_name.trim().is_empty() {
+            return Err(fail(
+                "monitoring.metrics.service_name",
+                &"must name the service (it labels every series and alert)",
+            ));
+        }
         if self.monitoring.metrics.collection_interval.is_zero() {
             return Err(fail(
                 "monitoring.metrics.collection_interval",
@@ -811,7 +817,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_intervals_are_refused_at_their_key() {
+    fn zero_intervals_and_an_empty_service_name_are_refused_at_their_key() {
         let error = Config::from_yaml_str(
             "s.yaml",
             "monitoring:\n  metrics:\n    collection_interval: 0s\n",
@@ -820,6 +826,17 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "s.yaml:3:5: monitoring.metrics.collection_interval: must be longer than zero"
+        );
+        let error = Config::from_yaml_str(
+            "s.yaml",
+            "monitoring:\n  metrics:\n    service_name: \"\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("s.yaml:3:5: monitoring.metrics.service_name: must name the service"),
+            "{error}"
         );
         #[cfg(feature = "alerts")]
         {
