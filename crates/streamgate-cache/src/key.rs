@@ -1,6 +1,6 @@
 //! What a cached response is stored under.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 
@@ -27,7 +27,7 @@ impl CacheKey {
     ) -> Self {
         let uri = request.uri();
         Self {
-            path: uri.path().into(),
+            path: normalized_path(uri.path()).into(),
             query: uri.query().map(Into::into),
             scope,
             vary: vary
@@ -37,7 +37,7 @@ impl CacheKey {
         }
     }
 
-    /// The request's path: the unit of invalidation
+    /// The request's path, normalized ([`normalized_path`]): the unit of invalidation
     /// ([`CacheStore::invalidate`](crate::CacheStore::invalidate)).
     #[must_use]
     pub fn path(&self) -> &str {
@@ -86,4 +86,69 @@ fn vary_value(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
     }
     // Valid values joined by `, ` are a valid value.
     HeaderValue::from_bytes(&joined).ok()
+}
+
+/// `path` with the percent-encodings RFC 3986 (section 6.2.2) says mean the same as other text
+/// made the same: an encoded unreserved character (`%61`) decoded (`a`), the hex digits of the
+/// others in upper case (`%2f` to `%2F`). `/items/%61` and `/items/a` reach the same handler
+/// with the same parameter, so they are one entry, and a write to either removes it. Borrows
+/// when there is nothing to change.
+#[must_use]
+pub fn normalized_path(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match escaped {
+            Some((high, low)) => {
+                let byte = high << 4 | low;
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(byte));
+                } else {
+                    out.push('%');
+                    out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
+                    out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
+                }
+                i += 3;
+            }
+            None => {
+                // A path is ASCII (http's `Uri` checks it): each byte is a character.
+                out.push(char::from(bytes[i]));
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    char::from(digit).to_digit(16).map(|value| value as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_path;
+
+    #[test]
+    fn encoded_unreserved_characters_are_decoded_and_other_escapes_upper_cased() {
+        for (path, normalized) in [
+            ("/items/a", "/items/a"),
+            ("/items/%61", "/items/a"),
+            ("/items/%41%7e%2D%2e%5F", "/items/A~-._"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a%20b", "/a%20b"),
+            ("/a%3a", "/a%3A"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/bad%zz/%4", "/bad%zz/%4"),
+            ("/end%", "/end%"),
+        ] {
+            assert_eq!(normalized_path(path), normalized, "{path}");
+        }
+    }
 }

@@ -62,7 +62,7 @@ mod warm;
 
 pub use config::{CacheConfig, CacheConfigError, CacheRouteConfig, CacheWarmConfig};
 pub use future::ResponseFuture;
-pub use key::CacheKey;
+pub use key::{CacheKey, normalized_path};
 pub use layer::{CacheLayer, CacheLayerBuilder, CacheRoute};
 pub use service::Cache;
 #[doc(inline)]

@@ -82,7 +82,7 @@ where
         }
         if is_unsafe(request.method()) {
             let shared = self.shared.clone();
-            let path = request.uri().path().to_owned();
+            let path = crate::normalized_path(request.uri().path()).into_owned();
             let future = self.inner.call(request);
             return ResponseFuture::boxed(async move {
                 let response = future.await?;

@@ -327,6 +327,19 @@ async fn request_directives_skip_the_stored_answer() {
     );
 }
 
+/// `/items/%61` is `/items/a` to the router and the handler: one entry, which a write to
+/// either spelling removes.
+#[tokio::test(start_paused = true)]
+async fn percent_encoded_spellings_of_a_path_share_its_entry() {
+    let app = app(default_layer);
+    app.get("/items/%61").await;
+    assert_eq!(header(&app.get("/items/a").await, "x-cache"), "HIT");
+    app.send("PUT", "/items/a", &[]).await;
+    assert_eq!(header(&app.get("/items/%61").await, "x-cache"), "MISS");
+    app.send("PUT", "/items/%61", &[]).await;
+    assert_eq!(header(&app.get("/items/a").await, "x-cache"), "MISS");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_successful_write_removes_its_paths_entries_and_metrics_count_it_all() {
     let app = app(default_layer);
