@@ -36,8 +36,9 @@ use crate::{
     wire_names::{FieldNames, WireNames},
 };
 
-/// The default limit on nested arrays and objects: serde_json's own recursion limit.
-pub const DEFAULT_MAX_DEPTH: usize = 128;
+/// The default limit on nested arrays and objects: the deepest nesting serde_json's own
+/// recursion limit (128) lets through.
+pub const DEFAULT_MAX_DEPTH: usize = 127;
 
 /// Deserializes, sanitizes and validates a JSON body, in that order, with the default depth limit.
 ///

@@ -60,7 +60,7 @@
 //!
 //! | status | when |
 //! |---|---|
-//! | 400 | malformed JSON (`line` and `column` members), invalid UTF-8, nesting deeper than the limit (128 by default, checked before parsing so a 10,000-deep body costs one scan) |
+//! | 400 | malformed JSON (`line` and `column` members), invalid UTF-8, nesting deeper than the limit (127 by default, checked before parsing so a 10,000-deep body costs one scan) |
 //! | 413 | the body is over the body limit |
 //! | 415 | a missing or wrong `Content-Type` |
 //! | 422 | a failed rule, a wrong type, a missing field, an unknown field (with `#[serde(deny_unknown_fields)]`) |
@@ -76,7 +76,9 @@
 //!
 //! # Pointers use wire names
 //! Type errors come from serde's own deserialization path (`serde_path_to_error`, run again only
-//! after a failure so the success path pays nothing), which already uses the names on the wire.
+//! after a failure so the success path pays nothing), which already uses the names on the wire
+//! (except inside `#[serde(flatten)]` fields and internally tagged enums, which serde buffers:
+//! see [`WireNames`]).
 //! `validator` reports Rust field names and ignores `#[serde(rename)]` (validator#306), so rule
 //! failures are mapped through [`WireNames`], implemented beside the serde attributes.
 //!

@@ -48,8 +48,11 @@ use std::{borrow::Cow, fmt};
 ///
 /// **Limitation:** a `#[serde(flatten)]` field has no name on the wire, but `validator` reports
 /// the rules of the flattened struct under that field's name, so their pointers keep a segment
-/// the JSON does not have (`/inner/pageSize` where the body has `/pageSize`). Type errors
-/// (from serde) are not affected.
+/// the JSON does not have (`/inner/pageSize` where the body has `/pageSize`). Type errors from
+/// serde inside a flattened struct or an internally tagged enum (`#[serde(tag = "type")]`)
+/// point at the enclosing object (`""` for `{"page_size": "x"}`, `/tagged` for
+/// `{"tagged": {"type": "A", "n": "x"}}`): serde reads those values into a buffer first, and the
+/// path inside it is lost. Missing fields point at the right place.
 pub trait WireNames {
     /// The wire name of the Rust field `field` of `Self`. Defaults to the same name.
     fn wire_name(field: &str) -> Cow<'_, str> {

@@ -273,3 +273,18 @@ async fn deep_nesting_is_400_wherever_it_is() {
     let (status, _, _) = send(orders_app(), json_post(VALID)).await;
     assert_eq!(status, 200);
 }
+
+/// The limit is the deepest nesting serde_json reads: 127 levels pass the depth check (the
+/// object and 126 arrays), 128 do not, and the message says where the limit is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn the_depth_limit_is_the_one_the_message_names() {
+    let (_, _, body) = send(orders_app(), json_post(deep(126))).await;
+    assert_ne!(body["code"], "too_deep", "{body}");
+    let (status, _, body) = send(orders_app(), json_post(deep(127))).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "too_deep");
+    assert_eq!(
+        body["detail"],
+        "the body nests arrays or objects deeper than 127 levels"
+    );
+}
