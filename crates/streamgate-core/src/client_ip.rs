@@ -314,18 +314,80 @@ fn x_forwarded_for_hops(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAd
     elements_from_right(headers, "x-forwarded-for").map(parse_node)
 }
 
-/// The `for=` nodes of every RFC 7239 `Forwarded` line, from the right.
+/// The `for=` nodes of every RFC 7239 `Forwarded` line, from the right. Elements and pairs are
+/// split outside quoted strings only: a client that gets a proxy to copy `host="a, for=6.6.6.6"`
+/// into the header does not add a hop.
 fn forwarded_hops(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAddr>> + '_ {
-    elements_from_right(headers, http::header::FORWARDED).map(|element| {
-        element
-            .split(';')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-            .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
-    })
+    headers
+        .get_all(http::header::FORWARDED)
+        .iter()
+        .rev()
+        .flat_map(|value| split_unquoted(value.as_bytes(), b',').into_iter().rev())
+        .map(<[u8]>::trim_ascii)
+        .filter(|element| !element.is_empty())
+        .map(|element| {
+            split_unquoted(element, b';')
+                .into_iter()
+                .filter_map(|pair| {
+                    let at = pair.iter().position(|byte| *byte == b'=')?;
+                    Some((pair[..at].trim_ascii(), pair[at + 1..].trim_ascii()))
+                })
+                .find(|(key, _)| key.eq_ignore_ascii_case(b"for"))
+                .and_then(|(_, value)| parse_node(&unquote(value)?))
+        })
 }
 
-/// Parses `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:80`.
+/// The pieces of `text` between the `separator`s outside a quoted string (`"..."`, in which `\`
+/// escapes the next byte). An unterminated quote runs to the end.
+fn split_unquoted(text: &[u8], separator: u8) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, &byte) in text.iter().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted && byte == b'\\' {
+            escaped = true;
+        } else if byte == b'"' {
+            quoted = !quoted;
+        } else if byte == separator && !quoted {
+            pieces.push(&text[start..i]);
+            start = i + 1;
+        }
+    }
+    pieces.push(&text[start..]);
+    pieces
+}
+
+/// A parameter value as text: a token as it is, a quoted string without its quotes and escapes;
+/// `None` for an unterminated quoted string or bytes that are not text.
+fn unquote(value: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let Some(quoted) = value.strip_prefix(b"\"") else {
+        return std::str::from_utf8(value)
+            .ok()
+            .map(std::borrow::Cow::Borrowed);
+    };
+    let mut out = Vec::with_capacity(quoted.len());
+    let mut bytes = quoted.iter();
+    while let Some(&byte) = bytes.next() {
+        match byte {
+            b'\\' => out.push(*bytes.next()?),
+            b'"' => {
+                // The closing quote ends the value.
+                return bytes
+                    .as_slice()
+                    .is_empty()
+                    .then(|| String::from_utf8(out).ok())
+                    .flatten()
+                    .map(std::borrow::Cow::Owned);
+            }
+            _ => out.push(byte),
+        }
+    }
+    None
+}
+
+/// Parses `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:80`, and RFC 7239's obfuscated
+/// ports (`1.2.3.4:_hidden`, `[::1]:_p1`).
 fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(ip) = node.parse::<IpAddr>() {
         return Some(ip.to_canonical());
@@ -333,8 +395,25 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(addr) = node.parse::<SocketAddr>() {
         return Some(addr.ip().to_canonical());
     }
-    let inner = node.strip_prefix('[')?.strip_suffix(']')?;
-    inner.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+    let host = match node.rsplit_once(':') {
+        Some((host, port)) if is_obfuscated_port(port) => host,
+        _ => node,
+    };
+    let ip = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.strip_suffix(']')?.parse::<IpAddr>().ok()?,
+        None => host.parse::<std::net::Ipv4Addr>().ok()?.into(),
+    };
+    Some(ip.to_canonical())
+}
+
+/// RFC 7239's `obfport`: `_` followed by letters, digits, `.`, `_` or `-`.
+fn is_obfuscated_port(port: &str) -> bool {
+    port.strip_prefix('_').is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    })
 }
 
 /// The peer address of the connection, from axum's `ConnectInfo<SocketAddr>` (or its
@@ -577,6 +656,51 @@ mod tests {
         )]);
         let resolved = ClientIp::resolve(&h, ip("fd00::1"), &forwarded_proxies());
         assert_eq!(resolved.0, ip("2001:db8:cafe::17"));
+    }
+
+    #[test]
+    fn separators_inside_quoted_forwarded_values_split_nothing() {
+        for (line, client) in [
+            (r#"for=203.0.113.7;host="a, for=6.6.6.6""#, "203.0.113.7"),
+            (
+                r#"for=203.0.113.7;proto=https;host="evil.example,for=6.6.6.6""#,
+                "203.0.113.7",
+            ),
+            (r#"host="x;for=6.6.6.6";for=203.0.113.7"#, "203.0.113.7"),
+            (r#"for=203.0.113.7;ext="x,y""#, "203.0.113.7"),
+            (r#"for=203.0.113.7;ext="a\"b, for=6.6.6.6""#, "203.0.113.7"),
+            // An unterminated quote runs to the end: no hop hides in it.
+            (r#"for=203.0.113.7;host="a, for=6.6.6.6"#, "203.0.113.7"),
+        ] {
+            let h = headers(&[("forwarded", line)]);
+            let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies());
+            assert_eq!(resolved.0, ip(client), "{line}");
+        }
+        // A `for` value whose quote is not closed is not an address: the walk stops there.
+        let h = headers(&[("forwarded", r#"for="203.0.113.7"#)]);
+        assert_eq!(
+            ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies()).0,
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn obfuscated_forwarded_ports_keep_their_address() {
+        for (line, client) in [
+            (r#"for="203.0.113.7:_hidden""#, "203.0.113.7"),
+            (r#"for="[2001:db8::1]:_p1""#, "2001:db8::1"),
+            (r#"for="[2001:db8::1]""#, "2001:db8::1"),
+        ] {
+            let h = headers(&[("forwarded", line)]);
+            let resolved = ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies());
+            assert_eq!(resolved.0, ip(client), "{line}");
+        }
+        // An obfuscated node (not a port) still stops the walk.
+        let h = headers(&[("forwarded", "for=_hidden, for=10.0.0.7")]);
+        assert_eq!(
+            ClientIp::resolve(&h, ip("10.0.0.1"), &forwarded_proxies()).0,
+            ip("10.0.0.7")
+        );
     }
 
     #[test]
