@@ -2,6 +2,10 @@
 //! absent, and copied onto the response. This is tower-http's request-id middleware, configured
 //! with [`MakeUuidV4`], an id maker that allocates once per id.
 //!
+//! A client's id is kept as it was sent, as tower-http keeps it: put a gateway that sets its own
+//! in front when clients must not choose theirs. [`request_id`] reads only a UTF-8 one, and the
+//! audit trail records its first 64 characters (none when they are not visible ASCII).
+//!
 //! ```
 //! use axum::{Router, routing::get, body::Body};
 //! use http::Request;
