@@ -121,7 +121,9 @@ impl Signal {
             }
             Signal::CounterIncrease { name, labels } => {
                 let labels = pairs(labels);
-                Some(recorder.window_counter_sum(name, &labels) as f64)
+                recorder
+                    .window_counter_sum(name, &labels)
+                    .map(|sum| sum as f64)
             }
             Signal::Gauge { name, labels } => recorder.gauge_sum(name, &pairs(labels)),
             Signal::ReplicasUp { service } => {

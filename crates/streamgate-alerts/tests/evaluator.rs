@@ -184,6 +184,32 @@ async fn a_rule_without_data_does_not_fire() {
     assert!(alerts.active().is_empty());
 }
 
+/// As Prometheus's `increase` of a series that does not exist is empty, a counter rule over a
+/// counter no one made (a misspelled name) does not fire; over one that exists and did not grow,
+/// it does.
+#[tokio::test(start_paused = true)]
+async fn a_counter_increase_fires_only_over_a_counter_that_exists() {
+    let recorder = MetricsRecorder::new();
+    let rule = |name: &str, counter: &str| {
+        AlertRule::new(
+            name,
+            Signal::CounterIncrease {
+                name: counter.into(),
+                labels: Default::default(),
+            },
+        )
+        .below(1.0)
+    };
+    let alerts = Alerts::builder(recorder.clone())
+        .rule(rule("NoUploads", "uploads_total"))
+        .rule(rule("NoUploadz", "uploadz_total"))
+        .build();
+    let handle = streamgate_core::MetricsHandle::new(recorder);
+    let _uploads = handle.counter("uploads_total", &[]);
+    let fired: Vec<String> = alerts.evaluate().await.into_iter().map(|a| a.id).collect();
+    assert_eq!(fired, ["NoUploads"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn reported_values_are_checked_at_once() {
     let handler = Recording::default();

@@ -113,13 +113,14 @@ fn key_matches(key: &Key, name: &str, want: &[(&str, &str)]) -> bool {
 
 impl MetricsRecorder {
     /// The increments during the window of every counter named `name` whose labels include
-    /// `labels`, added up.
+    /// `labels`, added up; `None` when there is no such counter (as Prometheus's `increase` of
+    /// a series that does not exist is empty, not 0).
     #[must_use]
-    pub fn window_counter_sum(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let mut sum = 0;
+    pub fn window_counter_sum(&self, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
+        let mut sum = None;
         self.inner.window.visit_counters(|key, counter| {
             if key_matches(key, name, labels) {
-                sum += counter.in_window();
+                *sum.get_or_insert(0) += counter.in_window();
             }
         });
         sum
