@@ -8,6 +8,7 @@ use streamgate_metrics::MetricsRecorder;
 use crate::{
     AlertRule, AlertmanagerHandler, Alerts, AlertsBuilder, LogHandler, Severity, Signal,
     WebhookHandler,
+    prometheus_rules::{RESERVED_LABELS, is_label_name, is_metric_name, series},
 };
 
 /// `monitoring.alerts`.
@@ -124,7 +125,44 @@ impl fmt::Display for AlertsConfigError {
 impl std::error::Error for AlertsConfigError {}
 
 impl RuleConfig {
+    /// Checks what Prometheus and Alertmanager would refuse later (an alert that is never
+    /// delivered, a rule file that does not load) or what could never fire.
+    fn check(&self) -> Result<(), String> {
+        if !is_metric_name(&self.name) {
+            return Err(
+                "an alert name is [a-zA-Z_:][a-zA-Z0-9_:]*, as Prometheus and \
+                        Alertmanager take them"
+                    .to_owned(),
+            );
+        }
+        for key in self.labels.keys() {
+            if !is_label_name(key) {
+                return Err(format!(
+                    "label `{key}` is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                ));
+            }
+            if RESERVED_LABELS.contains(&key.as_str()) {
+                return Err(format!(
+                    "label `{key}` is set by the rule itself (its name, its `severity`)"
+                ));
+            }
+        }
+        if let Signal::CounterIncrease { name, labels } | Signal::Gauge { name, labels } =
+            &self.signal
+        {
+            series(name, labels)?;
+        }
+        if let Some(limit) = self.above.or(self.below)
+            && !limit.is_finite()
+        {
+            return Err(format!("the threshold must be a number, not {limit}"));
+        }
+        Ok(())
+    }
+
     fn rule(&self) -> Result<AlertRule, AlertsConfigError> {
+        self.check()
+            .map_err(|message| AlertsConfigError(format!("rules: `{}`: {message}", self.name)))?;
         let rule = AlertRule::new(self.name.clone(), self.signal.clone())
             .for_duration(self.hold)
             .severity(self.severity)
@@ -224,6 +262,47 @@ mod tests {
         );
         let neither = "rules:\n  - {name: X, signal: {kind: gauge, name: g}}\n";
         assert!(build(neither).is_err());
+    }
+
+    #[test]
+    fn rules_prometheus_or_alertmanager_would_refuse_are_refused_at_load() {
+        for (rule, message) in [
+            (
+                "{name: 'High errors', signal: {kind: gauge, name: g}, above: 1}",
+                "rules: `High errors`: an alert name is",
+            ),
+            (
+                "{name: '', signal: {kind: gauge, name: g}, above: 1}",
+                "rules: ``: an alert name",
+            ),
+            (
+                "{name: X, signal: {kind: gauge, name: ''}, above: 1}",
+                "rules: `X`: \"\" is not a Prometheus metric name",
+            ),
+            (
+                "{name: X, signal: {kind: counter_increase, name: c, labels: {a-b: x}}, below: 1}",
+                "rules: `X`: label \"a-b\" is not a Prometheus label name",
+            ),
+            (
+                "{name: X, signal: {kind: gauge, name: g}, above: 1, labels: {team-name: x}}",
+                "rules: `X`: label `team-name` is not a label name",
+            ),
+            (
+                "{name: X, signal: {kind: gauge, name: g}, above: 1, labels: {severity: page}}",
+                "rules: `X`: label `severity` is set by the rule itself",
+            ),
+            (
+                "{name: X, signal: {kind: gauge, name: g}, above: .nan}",
+                "rules: `X`: the threshold must be a number, not NaN",
+            ),
+        ] {
+            let error = build(&format!("rules:\n  - {rule}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(message), "{rule}: {error}");
+        }
+        build("rules:\n  - {name: X_1, signal: {kind: gauge, name: g}, above: 1, labels: {team: x}}\n")
+            .expect("a rule Prometheus takes");
     }
 
     #[test]

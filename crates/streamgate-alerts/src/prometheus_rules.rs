@@ -128,6 +128,14 @@ pub fn prometheus_rules(
                     rule.name
                 )));
             }
+            if RESERVED_LABELS.contains(&name.as_str()) {
+                // In process the rule's own name and severity win; say so rather than export
+                // a rule that labels its alerts otherwise.
+                return Err(PrometheusRulesError(format!(
+                    "rule {:?}: label {name:?} is set by the rule itself (its name, its severity)",
+                    rule.name
+                )));
+            }
             labels.insert(name.as_str(), value.as_str());
         }
         let summary = if rule.summary.is_empty() {
@@ -201,8 +209,11 @@ fn expression(signal: &Signal, range: &str) -> Result<Option<String>, String> {
     }))
 }
 
+/// The labels every alert gets from its rule, which a rule's own labels cannot set.
+pub(crate) const RESERVED_LABELS: [&str; 2] = ["alertname", "severity"];
+
 /// `name{k="v",...}`, checked.
-fn series(name: &str, labels: &BTreeMap<String, String>) -> Result<String, String> {
+pub(crate) fn series(name: &str, labels: &BTreeMap<String, String>) -> Result<String, String> {
     if !is_metric_name(name) {
         return Err(format!("{name:?} is not a Prometheus metric name"));
     }
@@ -230,14 +241,14 @@ fn selector_pair(key: &str, value: &str) -> String {
     format!("{key}=\"{escaped}\"")
 }
 
-fn is_metric_name(name: &str) -> bool {
+pub(crate) fn is_metric_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().enumerate().all(|(i, c)| {
             c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
         })
 }
 
-fn is_label_name(name: &str) -> bool {
+pub(crate) fn is_label_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with("__")
         && name
@@ -322,6 +333,23 @@ mod tests {
             error
                 .to_string()
                 .contains("\"team-name\" is not a Prometheus label name"),
+            "{error}"
+        );
+        // In process the rule's severity wins; the file must not say otherwise.
+        let relabelled = [AlertRule::new(
+            "Fine",
+            Signal::Gauge {
+                name: "up".into(),
+                labels: BTreeMap::new(),
+            },
+        )
+        .severity(Severity::Warning)
+        .label("severity", "page")];
+        let error = prometheus_rules("g", &relabelled, Duration::from_secs(60)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("label \"severity\" is set by the rule itself"),
             "{error}"
         );
     }
