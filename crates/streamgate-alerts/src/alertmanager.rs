@@ -18,17 +18,20 @@ use crate::{
 /// Sends alerts to Alertmanager (`POST /api/v2/alerts`), which de-duplicates the replicas'
 /// alerts and routes them.
 ///
-/// As Prometheus does, firing alerts are sent again every resend interval (default 1 min) with
-/// `endsAt` four intervals ahead, so Alertmanager keeps them while the service lives and resolves
-/// them on its own if it stops sending; a resolved alert is sent once with `endsAt` at its
-/// resolution. Labels are the alert's (`alertname`, `severity`, the rule's own); annotations are
-/// `summary` and `value`.
+/// As Prometheus does, firing alerts are sent again every resend interval (default 1 min, or
+/// each evaluation when the rules are evaluated less often) with `endsAt` four of those
+/// intervals ahead, so Alertmanager keeps them while the service lives and resolves them on its
+/// own if it stops sending; a resolved alert is sent with `endsAt` at its resolution, and again
+/// at each evaluation until Alertmanager has taken it. Labels are the alert's (`alertname`,
+/// `severity`, the rule's own); annotations are `summary` and `value`.
 #[derive(Debug)]
 pub struct AlertmanagerHandler {
     poster: JsonPoster,
     resend: Duration,
     generator_url: Option<String>,
     last_sent: Mutex<Option<Instant>>,
+    /// Resolved alerts a failed post did not deliver: sent with the next post.
+    unsent_resolved: Mutex<Vec<Alert>>,
 }
 
 #[derive(Serialize)]
@@ -55,6 +58,7 @@ impl AlertmanagerHandler {
             resend: Duration::from_secs(60),
             generator_url: None,
             last_sent: Mutex::new(None),
+            unsent_resolved: Mutex::new(Vec::new()),
         })
     }
 
@@ -78,10 +82,17 @@ impl AlertmanagerHandler {
         self.poster.url().as_str()
     }
 
-    fn postable<'a>(&'a self, alert: &'a Alert, now: SystemTime) -> PostableAlert<'a> {
+    /// `alert` as Alertmanager takes it; a firing one ends `lifetime` from `now` unless sent
+    /// again.
+    fn postable<'a>(
+        &'a self,
+        alert: &'a Alert,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> PostableAlert<'a> {
         let ends_at = match (alert.state, alert.resolved_at) {
             (AlertState::Resolved, Some(at)) => at,
-            _ => now + self.resend * 4,
+            _ => now + lifetime,
         };
         PostableAlert {
             labels: &alert.labels,
@@ -102,13 +113,10 @@ impl AlertHandler for AlertmanagerHandler {
     }
 
     fn wants(&self, notification: &Notification) -> bool {
-        if !notification.changed.is_empty() {
+        if !notification.changed.is_empty() || !lock(&self.unsent_resolved).is_empty() {
             return true;
         }
-        let last = *self
-            .last_sent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let last = *lock(&self.last_sent);
         !notification.firing.is_empty() && last.is_none_or(|last| last.elapsed() >= self.resend)
     }
 
@@ -118,28 +126,49 @@ impl AlertHandler for AlertmanagerHandler {
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let now = SystemTime::now();
-            // Every firing alert, the ones that resolved now, and announced events (firing,
-            // but no rule's: not in the firing list).
+            // Prometheus's rule: an alert outlives four sends, which are no more frequent than
+            // the evaluations.
+            let lifetime = self.resend.max(notification.evaluation_interval) * 4;
+            let firing = |id: &str| notification.firing.iter().any(|f| f.id == id);
+            // Resolved alerts an earlier post failed to deliver, unless they fire again.
+            let mut resolved: Vec<Alert> = std::mem::take(&mut *lock(&self.unsent_resolved));
+            resolved.retain(|alert| !firing(&alert.id));
+            resolved.extend(
+                notification
+                    .changed
+                    .iter()
+                    .filter(|a| a.state == AlertState::Resolved)
+                    .cloned(),
+            );
+            // Every firing alert, the resolved ones, and announced events (firing, but no
+            // rule's: not in the firing list).
+            let events = notification
+                .changed
+                .iter()
+                .filter(|a| a.state != AlertState::Resolved && !firing(&a.id));
             let alerts: Vec<PostableAlert<'_>> = notification
                 .firing
                 .iter()
-                .chain(notification.changed.iter().filter(|a| {
-                    a.state == AlertState::Resolved
-                        || !notification.firing.iter().any(|f| f.id == a.id)
-                }))
-                .map(|alert| self.postable(alert, now))
+                .chain(events)
+                .chain(&resolved)
+                .map(|alert| self.postable(alert, now, lifetime))
                 .collect();
             if alerts.is_empty() {
                 return Ok(());
             }
             let body = serde_json::to_vec(&alerts)
                 .map_err(|e| HandlerError(format!("cannot encode the alerts: {e}")))?;
-            self.poster.post(body).await?;
-            *self
-                .last_sent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+            drop(alerts);
+            if let Err(error) = self.poster.post(body).await {
+                *lock(&self.unsent_resolved) = resolved;
+                return Err(error);
+            }
+            *lock(&self.last_sent) = Some(Instant::now());
             Ok(())
         })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

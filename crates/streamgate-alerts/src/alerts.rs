@@ -40,8 +40,11 @@ struct Inner {
     handlers: Mutex<Vec<Arc<dyn AlertHandler>>>,
     metrics: AlertMetrics,
     resources: Resources,
-    /// One evaluation at a time, so that handlers see changes in order.
+    /// One evaluation at a time.
     turn: tokio::sync::Mutex<()>,
+    /// One delivery at a time, taken before the evaluation's turn is given up, so that handlers
+    /// see changes in order while a slow handler holds up no evaluation that changes nothing.
+    delivery: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -141,6 +144,7 @@ impl AlertsBuilder {
                 reported: Mutex::new(HashMap::new()),
                 handlers: Mutex::new(self.handlers),
                 turn: tokio::sync::Mutex::new(()),
+                delivery: tokio::sync::Mutex::new(()),
             }),
         };
         for rule in self.rules {
@@ -198,16 +202,22 @@ impl Alerts {
     /// Reports `value` for the rules whose signal is [`Signal::Reported`] with this `name`, and
     /// evaluates those rules now (the seed's `CheckMetric`). The value stands until the next
     /// report. Returns the alerts that started firing or resolved.
+    ///
+    /// When an alert changes, the call returns once the handlers were told (each within the
+    /// handler timeout, after any delivery already under way); when none does, at once.
     pub async fn check_metric(&self, name: &str, value: f64) -> Vec<Alert> {
         lock(&self.inner.reported).insert(name.to_owned(), value);
-        self.run(|signal| matches!(signal, Signal::Reported { name: n } if n == name))
-            .await
+        self.run(
+            |signal| matches!(signal, Signal::Reported { name: n } if n == name),
+            false,
+        )
+        .await
     }
 
     /// Evaluates every rule once and tells the handlers; returns the alerts that started firing
     /// or resolved.
     pub async fn evaluate(&self) -> Vec<Alert> {
-        self.run(|_| true).await
+        self.run(|_| true, true).await
     }
 
     /// Tells the handlers of an event, the seed's info alerts (`ServiceStarted`,
@@ -220,8 +230,11 @@ impl Alerts {
     /// each round of cache warming.
     pub async fn announce(&self, name: &str, summary: impl Into<String>) -> Alert {
         let event = Alert::event(name, Severity::Info, summary.into());
-        let _turn = self.inner.turn.lock().await;
+        let turn = self.inner.turn.lock().await;
+        let delivery = self.inner.delivery.lock().await;
+        drop(turn);
         self.notify(vec![event.clone()]).await;
+        drop(delivery);
         event
     }
 
@@ -229,7 +242,7 @@ impl Alerts {
     /// condition still holds, the rule stays quiet until the condition stops holding once.
     /// Returns the resolved alert, or `None` when `id` has no pending or firing alert.
     pub async fn resolve(&self, id: &str) -> Option<Alert> {
-        let _turn = self.inner.turn.lock().await;
+        let turn = self.inner.turn.lock().await;
         let resolved = {
             let mut rules = lock(&self.inner.rules);
             let tracked = rules.iter_mut().find(|t| t.rule.name == id)?;
@@ -244,10 +257,13 @@ impl Alerts {
                 }
             }
         };
-        if resolved.fired_at.is_some() {
-            self.notify(vec![resolved.clone()]).await;
-        }
         self.update_gauges();
+        if resolved.fired_at.is_some() {
+            let delivery = self.inner.delivery.lock().await;
+            drop(turn);
+            self.notify(vec![resolved.clone()]).await;
+            drop(delivery);
+        }
         Some(resolved)
     }
 
@@ -309,9 +325,11 @@ impl Alerts {
         })
     }
 
-    /// One evaluation of the rules whose signal `select` picks.
-    async fn run(&self, select: impl Fn(&Signal) -> bool) -> Vec<Alert> {
-        let _turn = self.inner.turn.lock().await;
+    /// One evaluation of the rules whose signal `select` picks. The handlers are told of the
+    /// changes, and at a full evaluation (`every_rule`) also when nothing changed (Alertmanager
+    /// is sent its firing alerts again).
+    async fn run(&self, select: impl Fn(&Signal) -> bool, every_rule: bool) -> Vec<Alert> {
+        let turn = self.inner.turn.lock().await;
         let now = Instant::now();
         let changed = {
             let reported = lock(&self.inner.reported).clone();
@@ -334,8 +352,15 @@ impl Alerts {
             changed
         };
         self.inner.metrics.evaluations.increment(1);
-        self.notify(changed.clone()).await;
         self.update_gauges();
+        if changed.is_empty() && !every_rule {
+            return changed;
+        }
+        // Taken before the turn is given up: deliveries follow the order of the changes.
+        let delivery = self.inner.delivery.lock().await;
+        drop(turn);
+        self.notify(changed.clone()).await;
+        drop(delivery);
         changed
     }
 
@@ -348,6 +373,7 @@ impl Alerts {
         let notification = Notification {
             changed,
             firing: self.firing(),
+            evaluation_interval: self.inner.interval,
         };
         for handler in handlers {
             if !handler.wants(&notification) {

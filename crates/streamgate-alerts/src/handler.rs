@@ -1,6 +1,6 @@
 //! Where alerts go: the [`AlertHandler`] trait and the log handler.
 
-use std::{fmt, future::Future, pin::Pin};
+use std::{fmt, future::Future, pin::Pin, time::Duration};
 
 use crate::{Alert, AlertState, Severity};
 
@@ -16,6 +16,9 @@ pub struct Notification {
     /// Every alert firing after this evaluation (for handlers that repeat them, as Alertmanager
     /// needs).
     pub firing: Vec<Alert>,
+    /// How often the rules are evaluated: a handler that repeats firing alerts can do so only
+    /// this often, whatever its own interval.
+    pub evaluation_interval: Duration,
 }
 
 /// A handler's failure, counted in `streamgate_alerts_notifications_total` and logged.

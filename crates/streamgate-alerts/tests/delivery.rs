@@ -91,6 +91,127 @@ async fn the_webhook_receives_firing_then_resolved() {
     );
 }
 
+/// An in-test Alertmanager API: keeps each posted list of alerts and answers the status set in
+/// `answer`.
+async fn mock_alertmanager() -> (String, Received, Arc<Mutex<StatusCode>>) {
+    let received = Received::default();
+    let answer = Arc::new(Mutex::new(StatusCode::OK));
+    let state = (received.clone(), answer.clone());
+    let app = Router::new()
+        .route(
+            "/api/v2/alerts",
+            post(
+                |State((received, answer)): State<(Received, Arc<Mutex<StatusCode>>)>,
+                 Json(body): Json<Value>| async move {
+                    received.lock().unwrap().push(body);
+                    *answer.lock().unwrap()
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), received, answer)
+}
+
+fn rfc3339(value: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(value.as_str().unwrap()).unwrap()
+}
+
+/// Evaluated every 5 minutes, a firing alert is sent again only every 5 minutes however short
+/// the resend interval: its `endsAt` must reach four evaluations ahead, or Alertmanager resolves
+/// it between them.
+#[tokio::test]
+async fn a_firing_alert_outlives_four_evaluations_when_they_are_rarer_than_resends() {
+    let (base, received, _) = mock_alertmanager().await;
+    let alerts = Alerts::builder(MetricsRecorder::new())
+        .interval(Duration::from_secs(300))
+        .rule(backlog_rule())
+        .handler(
+            AlertmanagerHandler::new(&base)
+                .unwrap()
+                .resend_interval(Duration::from_secs(1)),
+        )
+        .build();
+    let sent_at = std::time::SystemTime::now();
+    alerts.check_metric("depth", 150.0).await;
+    let posts = received.lock().unwrap().clone();
+    let ends_at = rfc3339(&posts[0][0]["endsAt"]);
+    let lifetime = ends_at.duration_since(sent_at).unwrap();
+    assert!(
+        lifetime >= Duration::from_secs(1199) && lifetime <= Duration::from_secs(1201),
+        "{lifetime:?}"
+    );
+}
+
+/// A resolution Alertmanager did not take is sent again at the next evaluation, or Alertmanager
+/// holds the alert until its old `endsAt`.
+#[tokio::test]
+async fn a_resolution_that_failed_is_sent_again() {
+    let (base, received, answer) = mock_alertmanager().await;
+    let recorder = MetricsRecorder::new();
+    let alerts = Alerts::builder(recorder.clone())
+        .rule(backlog_rule())
+        .handler(AlertmanagerHandler::new(&base).unwrap())
+        .build();
+    alerts.check_metric("depth", 150.0).await;
+    *answer.lock().unwrap() = StatusCode::SERVICE_UNAVAILABLE;
+    alerts.check_metric("depth", 5.0).await;
+    *answer.lock().unwrap() = StatusCode::OK;
+    alerts.evaluate().await;
+    alerts.evaluate().await;
+    let posts = received.lock().unwrap().clone();
+    assert_eq!(
+        posts.len(),
+        3,
+        "fired, failed, sent again, then nothing: {posts:?}"
+    );
+    for post in &posts[1..] {
+        let alert = &post[0];
+        assert_eq!(alert["labels"]["alertname"], "Backlog");
+        assert!(
+            rfc3339(&alert["endsAt"]) <= std::time::SystemTime::now(),
+            "resolved: {alert}"
+        );
+    }
+    assert!(recorder.render().contains(
+        r#"streamgate_alerts_notifications_total{handler="alertmanager",outcome="ok"} 2"#
+    ));
+}
+
+/// A handler that takes long holds up only the calls that have something to tell it.
+#[tokio::test(start_paused = true)]
+async fn a_slow_handler_holds_up_no_check_that_changes_nothing() {
+    let slow = Router::new().route(
+        "/hook",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let alerts = Alerts::builder(MetricsRecorder::new())
+        .rule(backlog_rule())
+        .handler(WebhookHandler::new(&format!("http://{addr}/hook")).unwrap())
+        .build();
+    let firing = tokio::spawn({
+        let alerts = alerts.clone();
+        async move { alerts.check_metric("depth", 150.0).await }
+    });
+    // Let the first call reach the handler.
+    while alerts.active().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let started = tokio::time::Instant::now();
+    assert!(alerts.check_metric("other", 1.0).await.is_empty());
+    assert!(alerts.check_metric("depth", 160.0).await.is_empty());
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(firing.await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn a_webhook_that_refuses_is_counted_as_an_error() {
     let (addr, received) = receiver(StatusCode::SERVICE_UNAVAILABLE).await;
