@@ -301,8 +301,12 @@ mod tests {
                 .to_string();
             assert!(error.starts_with(message), "{rule}: {error}");
         }
-        build("rules:\n  - {name: X_1, signal: {kind: gauge, name: g}, above: 1, labels: {team: x}}\n")
-            .expect("a rule Prometheus takes");
+        let alerts = build(
+            "rules:\n  - {name: X_1, signal: {kind: gauge, name: g}, above: 1, labels: {team: x}}\n",
+        )
+        .expect("a rule Prometheus takes")
+        .build();
+        assert!(alerts.rules().iter().any(|rule| rule.name() == "X_1"));
     }
 
     #[test]
