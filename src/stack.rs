@@ -264,7 +264,11 @@ impl Stack {
             let mut stack = stack;
             if limits.enabled {
                 let fail = |e: streamgate_ratelimit::RateLimitConfigError| {
-                    config.error_at("security.rate_limiting", e)
+                    let key = e.key().map_or_else(
+                        || "security.rate_limiting".to_owned(),
+                        |key| format!("security.rate_limiting.{key}"),
+                    );
+                    config.error_at(&key, e.message())
                 };
                 limits.check().map_err(fail)?;
                 // One store for both halves: on Redis, one connection.

@@ -230,8 +230,21 @@ async fn mistakes_that_would_weaken_a_layer_are_refused() {
         "security:\n  rate_limiting:\n    policies:\n      tight: {capacity: 1, refill_rate: 1, per: 1h}\n    routes:\n      /files: {policies: [tigth]}\n",
     );
     assert!(
-        error.starts_with("replica.yaml:2:3: security.rate_limiting: ")
+        error.starts_with("replica.yaml:5:5: security.rate_limiting.routes: ")
             && error.contains("\"tigth\", which is not defined"),
+        "{error}"
+    );
+    // A value a layer refuses is placed at its own key.
+    let error = stack_error("security:\n  rate_limiting:\n    capacity: 10\n    refill_rate: 0\n");
+    assert!(
+        error.starts_with("replica.yaml:4:5: security.rate_limiting.refill_rate: "),
+        "{error}"
+    );
+    let error = stack_error(
+        "security:\n  rate_limiting:\n    policies:\n      login: {capacity: 0, refill_rate: 1, per: 1m}\n",
+    );
+    assert!(
+        error.starts_with("replica.yaml:4:7: security.rate_limiting.policies.login: "),
         "{error}"
     );
     // An empty or short HMAC secret would let anyone sign tokens.
@@ -285,7 +298,7 @@ async fn shared_engine_settings_that_cannot_work_are_named() {
     let error =
         stack_error("security:\n  rate_limiting:\n    redis: {url: \"http://not-redis\"}\n");
     assert!(
-        error.contains("security.rate_limiting: redis: invalid Redis URL"),
+        error.contains("security.rate_limiting.redis: invalid Redis URL"),
         "{error}"
     );
     let error = Config::from_yaml_str(

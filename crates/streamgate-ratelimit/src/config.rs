@@ -228,7 +228,7 @@ fn redis_store(
     }
     let store = builder
         .build()
-        .map_err(|e| RateLimitConfigError::new(format!("redis: {e}")))?;
+        .map_err(|e| RateLimitConfigError::new(e.to_string()).at("redis"))?;
     Ok(std::sync::Arc::new(store))
 }
 
@@ -239,8 +239,9 @@ fn redis_store(
     _metrics: &streamgate_core::MetricsHandle,
 ) -> Result<std::sync::Arc<dyn RateLimitStore>, RateLimitConfigError> {
     Err(RateLimitConfigError::new(
-        "redis: this build has no Redis store (turn on StreamGate's `redis` feature)",
-    ))
+        "this build has no Redis store (turn on StreamGate's `redis` feature)",
+    )
+    .at("redis"))
 }
 
 fn extractor(kind: KeyKind) -> KeyExtractor {
@@ -305,7 +306,8 @@ impl RateLimitConfig {
                 if !defined {
                     return Err(RateLimitConfigError::new(format!(
                         "route {route:?} uses rate-limit policy {name:?}, which is not defined"
-                    )));
+                    ))
+                    .at("routes"));
                 }
             }
         }
@@ -333,9 +335,10 @@ impl RateLimitConfig {
             return Ok(None);
         };
         if redis.timeout.is_zero() {
-            return Err(RateLimitConfigError::new(
-                "redis: a zero timeout would fail every call",
-            ));
+            return Err(
+                RateLimitConfigError::new("a zero timeout would fail every call")
+                    .at("redis.timeout"),
+            );
         }
         redis_store(redis, self.max_keys, metrics).map(Some)
     }
@@ -354,23 +357,27 @@ impl RateLimitConfig {
             .legacy_headers(self.legacy_headers)
             .fail_mode(self.fail_mode);
         if self.capacity > 0 {
+            // With a capacity, only the refill rate can be wrong.
             let quota = quota(
                 "default",
                 self.capacity,
                 self.refill_rate,
                 Duration::from_secs(1),
-            )?;
+            )
+            .map_err(|e| e.at("refill_rate"))?;
             builder = builder.policy(Policy::new("default", quota).key(extractor(self.key)));
         }
         for method in &self.exempt_methods {
             let method =
                 Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
                     RateLimitConfigError::new(format!("{method:?} is not an HTTP method"))
+                        .at("exempt_methods")
                 })?;
             builder = builder.exempt_method(method);
         }
         for (name, policy) in &self.policies {
-            let quota = quota(name, policy.capacity, policy.refill_rate, policy.per)?;
+            let quota = quota(name, policy.capacity, policy.refill_rate, policy.per)
+                .map_err(|e| e.at(format!("policies.{name}")))?;
             let mut built = Policy::new(name.as_str(), quota)
                 .key(extractor(policy.key))
                 .shadow(policy.shadow);
@@ -381,6 +388,7 @@ impl RateLimitConfig {
                     .map(|code| {
                         StatusCode::from_u16(*code).map_err(|_| {
                             RateLimitConfigError::new(format!("{code} is not an HTTP status"))
+                                .at(format!("policies.{name}.count_status"))
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -531,9 +539,10 @@ mod tests {
         }))
         .unwrap();
         let error = config.check().unwrap_err();
+        assert_eq!(error.key(), Some("routes"));
         assert_eq!(
             error.to_string(),
-            "route \"/files\" uses rate-limit policy \"tigth\", which is not defined"
+            "routes: route \"/files\" uses rate-limit policy \"tigth\", which is not defined"
         );
         let (by_ip, by_user) = config.split_by_key();
         for part in [by_ip, by_user] {

@@ -35,19 +35,44 @@ pub enum FailMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfigError {
     message: String,
+    key: Option<String>,
 }
 
 impl RateLimitConfigError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            key: None,
         }
+    }
+
+    /// The error is about `key` of the configuration section (`refill_rate`, `policies.login`).
+    pub(crate) fn at(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The key of [`RateLimitConfig`](crate::RateLimitConfig) the error is about, as a dotted
+    /// path inside the section (`refill_rate`, `policies.login.count_status`), when it is known:
+    /// a configuration loader places the error at that key's line.
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// What is wrong, without the key (`Display` writes `key: message`).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
 impl fmt::Display for RateLimitConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match &self.key {
+            Some(key) => write!(f, "{key}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
 
