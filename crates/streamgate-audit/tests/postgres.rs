@@ -513,6 +513,89 @@ async fn nul_characters_are_stored_replaced_and_later_events_still_flush() {
         .unwrap();
 }
 
+/// A user id or event type longer than an index entry can hold is written (cut in its indexed
+/// column, whole in the event) instead of failing its batch for ever, and queries still tell
+/// apart two long ids that share their start.
+#[tokio::test]
+async fn long_actors_and_types_are_written_and_found_exactly() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "long").await;
+    let sink = PostgresSink::new(config(&url, &table, "l")).unwrap();
+    let reader = sink.reader();
+    let logger = AuditLogger::builder()
+        .sink(sink)
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .start();
+    let begin = SystemTime::now() - Duration::from_secs(1);
+    // Multi-byte characters, so that the cut falls inside one.
+    let shared = "é".repeat(1500);
+    let (first, second) = (format!("{shared}-first"), format!("{shared}-second"));
+    // Event types are `&'static str` (the application's own names).
+    let long_type: &'static str = Box::leak("t".repeat(3000).into_boxed_str());
+    for actor in [&first, &second] {
+        logger
+            .log_event(
+                "login",
+                actor.as_str(),
+                "act",
+                "r",
+                Outcome::Success,
+                json!({}),
+            )
+            .await
+            .unwrap();
+    }
+    logger
+        .log_event(long_type, "alice", "act", "r", Outcome::Success, json!({}))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), logger.flush())
+        .await
+        .expect("the long values were written");
+    assert_eq!(count(&url, &table).await, 3);
+    let all = begin..SystemTime::now() + Duration::from_secs(60);
+    let found = reader
+        .events_by_actor(&second, all.clone(), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].actor, Actor::user(second.clone()));
+    let typed = reader.events_by_type(long_type, all, 10).await.unwrap();
+    assert_eq!(typed.len(), 1);
+    assert_eq!(typed[0].event_type, long_type);
+    logger.shutdown().await;
+    verify_postgres(&url, &table, "l", &common::key())
+        .await
+        .unwrap();
+}
+
+/// Stored times are whole milliseconds; a range bound inside a millisecond is compared as the
+/// file sink compares it.
+#[tokio::test]
+async fn range_bounds_inside_a_millisecond_are_exact() {
+    let Some(url) = url() else { return };
+    let table = fresh_table(&url, "bounds").await;
+    let mut sink = PostgresSink::new(config(&url, &table, "b")).unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_000);
+    let event = AuditEvent::new(at, "test", Actor::user("ada"), "act", "r", Outcome::Success);
+    sink.write(&[event]).await.unwrap();
+    let reader = sink.reader();
+    let micros = Duration::from_micros;
+    for (range, expected) in [
+        (at..at + micros(1), 1),
+        (at - micros(400)..at + micros(400), 1),
+        (at + micros(400)..at + Duration::from_secs(10), 0),
+        (at - Duration::from_secs(10)..at, 0),
+        (at - Duration::from_secs(10)..at + micros(400), 1),
+    ] {
+        let found = reader
+            .events_by_actor("ada", range.clone(), 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), expected, "{range:?}");
+    }
+}
+
 async fn session(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await

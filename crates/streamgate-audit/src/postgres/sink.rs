@@ -1,6 +1,10 @@
 //! The PostgreSQL sink, its reader and its health check.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -171,10 +175,31 @@ pub(crate) fn text(value: &str) -> String {
     }
 }
 
-/// The `actor` and `wallet` columns of an event, made [safe for `TEXT`](text).
+/// The longest value kept in an indexed column (`actor`, `event_type`), in bytes. A B-tree
+/// index entry must fit in a third of a page (about 2.7 KB): a longer user id would fail every
+/// insert of its batch, and the writer would retry it forever. The `event` column keeps the
+/// whole value; queries compare it there when theirs is longer.
+pub(crate) const MAX_INDEXED_BYTES: usize = 1024;
+
+/// `value` [made safe for `TEXT`](text) and cut to [`MAX_INDEXED_BYTES`] at a character
+/// boundary.
+pub(crate) fn indexed(value: &str) -> String {
+    let mut value = text(value);
+    if value.len() > MAX_INDEXED_BYTES {
+        let mut end = MAX_INDEXED_BYTES;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    value
+}
+
+/// The `actor` and `wallet` columns of an event, made [safe for `TEXT`](text) and
+/// [bounded](indexed).
 pub(crate) fn actor_columns(actor: &Actor) -> (String, Option<String>) {
     match actor {
-        Actor::User { id, wallet } => (text(id), wallet.map(|w| w.to_string().to_lowercase())),
+        Actor::User { id, wallet } => (indexed(id), wallet.map(|w| w.to_string().to_lowercase())),
         Actor::Wallet { address } => {
             let address = address.to_string().to_lowercase();
             (address.clone(), Some(address))
@@ -385,7 +410,7 @@ impl PostgresSink {
             columns.seq.push(chain.next_seq);
             columns.id.push(event.id.to_string());
             columns.ts.push(rfc3339_string(event.timestamp));
-            columns.event_type.push(text(&event.event_type));
+            columns.event_type.push(indexed(&event.event_type));
             columns.actor.push(actor);
             columns.wallet.push(wallet);
             columns
@@ -609,12 +634,13 @@ impl PostgresQuery {
         value: &str,
         range: TimeRange,
         limit: usize,
+        keep: impl Fn(&AuditEvent) -> bool,
     ) -> Result<Vec<AuditEvent>, SinkError> {
         let mut slot = self.client.lock().await;
         let result = timed(
             self.config.timeout,
             "the audit query",
-            self.query(&mut slot, filter, value, range, limit),
+            self.query(&mut slot, filter, value, range, limit, keep),
         )
         .await;
         if result.is_err() {
@@ -630,6 +656,7 @@ impl PostgresQuery {
         value: &str,
         range: TimeRange,
         limit: usize,
+        keep: impl Fn(&AuditEvent) -> bool,
     ) -> Result<Vec<AuditEvent>, SinkError> {
         if slot.as_ref().is_none_or(Client::is_closed) {
             *slot = Some(self.config.connect().await?);
@@ -642,19 +669,27 @@ impl PostgresQuery {
             "SELECT event FROM {t} WHERE {filter} AND ts >= $2::text::timestamptz
              AND ts < $3::text::timestamptz ORDER BY ts, instance_id, seq LIMIT $4"
         );
-        let (start, end) = (rfc3339_string(range.start), rfc3339_string(range.end));
+        // Stored times are whole milliseconds: `ts >= ceil(start)` and `ts < ceil(end)` hold
+        // exactly when the range contains them.
+        let (start, end) = (
+            rfc3339_string(ceil_millis(range.start)),
+            rfc3339_string(ceil_millis(range.end)),
+        );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let value = text(value);
+        let value = indexed(value);
         let rows = client
             .query(&sql, &[&value, &start, &end, &limit])
             .await
             .map_err(db_error("audit query failed"))?;
-        rows.iter()
-            .map(|row| {
-                serde_json::from_str::<AuditEvent>(row.get(0))
-                    .map_err(|e| SinkError::with_source("a stored audit event is not valid", e))
-            })
-            .collect()
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event = serde_json::from_str::<AuditEvent>(row.get(0))
+                .map_err(|e| SinkError::with_source("a stored audit event is not valid", e))?;
+            if keep(&event) {
+                events.push(event);
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -665,7 +700,19 @@ impl AuditQuery for PostgresQuery {
         range: TimeRange,
         limit: usize,
     ) -> QueryFuture<'a> {
-        Box::pin(self.run("(actor = $1 OR wallet = lower($1))", actor, range, limit))
+        // A value cut for the index matches every actor sharing its start: compare the whole.
+        let whole = text(actor);
+        let exact = move |event: &AuditEvent| {
+            whole.len() <= MAX_INDEXED_BYTES
+                || matches!(&event.actor, Actor::User { id, .. } if text(id) == whole)
+        };
+        Box::pin(self.run(
+            "(actor = $1 OR wallet = lower($1))",
+            actor,
+            range,
+            limit,
+            exact,
+        ))
     }
 
     fn events_by_type<'a>(
@@ -674,6 +721,23 @@ impl AuditQuery for PostgresQuery {
         range: TimeRange,
         limit: usize,
     ) -> QueryFuture<'a> {
-        Box::pin(self.run("event_type = $1", event_type, range, limit))
+        let whole = text(event_type);
+        let exact = move |event: &AuditEvent| {
+            whole.len() <= MAX_INDEXED_BYTES || text(&event.event_type) == whole
+        };
+        Box::pin(self.run("event_type = $1", event_type, range, limit, exact))
+    }
+}
+
+/// `time` rounded up to a whole millisecond.
+fn ceil_millis(time: SystemTime) -> SystemTime {
+    let Ok(since_epoch) = time.duration_since(UNIX_EPOCH) else {
+        return time;
+    };
+    let sub_millis = since_epoch.subsec_nanos() % 1_000_000;
+    if sub_millis == 0 {
+        time
+    } else {
+        time + Duration::from_nanos(u64::from(1_000_000 - sub_millis))
     }
 }
