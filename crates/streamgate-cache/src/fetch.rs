@@ -31,8 +31,6 @@ pub(crate) enum Keep {
     /// The request said `no-store`, or the lookup failed (a store that failed once is not asked
     /// twice for one request).
     Never,
-    /// The request said `no-cache`: no lookup was made, the new answer replaces the old.
-    Regardless,
     /// A lookup missed: stored unless the path was invalidated since.
     IfUnchanged(Generation),
 }
@@ -112,6 +110,18 @@ where
 
 impl Shared {
     /// A lookup's hit, or how the response sent on instead may be kept; counts a failure.
+    /// How to keep the answer of a request that skipped the lookup, given the path's generation
+    /// read before it was sent on.
+    pub(crate) fn generation_read(&self, read: Result<Generation, StoreError>) -> Keep {
+        match read {
+            Ok(generation) => Keep::IfUnchanged(generation),
+            Err(error) => {
+                self.store_failed(Operation::Lookup, &error);
+                Keep::Never
+            }
+        }
+    }
+
     pub(crate) fn looked_up(&self, found: Result<Lookup, StoreError>) -> Result<Hit, Keep> {
         match found {
             Ok(Lookup::Hit(hit)) => Ok(hit),
@@ -152,7 +162,7 @@ where
             let response = CachedResponse::new(parts.status, &parts.headers, bytes.clone());
             let seen = match keep {
                 Keep::IfUnchanged(generation) => Some(generation),
-                Keep::Never | Keep::Regardless => None,
+                Keep::Never => None,
             };
             let kept = match shared.store.store(key, Arc::new(response), ttl, seen).await {
                 Ok(kept) => kept,

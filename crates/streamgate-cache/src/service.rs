@@ -133,22 +133,48 @@ impl<S: Clone> Cache<S> {
         } else {
             Directives::default()
         };
-        if asked.no_cache || asked.no_store {
+        if asked.no_store {
             shared.metrics.bypass.increment(1);
-            let keep = if asked.no_store {
-                Keep::Never
-            } else {
-                Keep::Regardless
-            };
             let future = self.inner.call(request);
             return ResponseFuture::boxed(fetch(
                 future,
                 shared,
                 key,
                 route,
-                keep,
+                Keep::Never,
                 Forwarded::Request,
             ));
+        }
+        if asked.no_cache {
+            // No lookup, but the answer replaces the entry: unless a write invalidates the path
+            // while it is fetched, which the path's generation, read first, tells the store.
+            shared.metrics.bypass.increment(1);
+            let mut generation = shared.store.generation(key.path());
+            if let Some(generation) = generation.take_ready() {
+                let keep = shared.generation_read(generation);
+                let future = self.inner.call(request);
+                return ResponseFuture::boxed(fetch(
+                    future,
+                    shared,
+                    key,
+                    route,
+                    keep,
+                    Forwarded::Request,
+                ));
+            }
+            let mut inner = self.take_ready_inner();
+            return ResponseFuture::boxed(async move {
+                let keep = shared.generation_read(generation.await);
+                fetch(
+                    inner.call(request),
+                    shared,
+                    key,
+                    route,
+                    keep,
+                    Forwarded::Request,
+                )
+                .await
+            });
         }
         let mut lookup = shared.store.lookup(&key);
         let keep = match lookup.take_ready().map(|found| shared.looked_up(found)) {

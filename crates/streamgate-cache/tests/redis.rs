@@ -364,6 +364,63 @@ async fn a_response_fetched_before_a_write_is_not_stored_after_it() {
     assert_eq!(header(&a.get("/slow/1").await, "x-cache"), "HIT");
 }
 
+/// The same race for a request that skips the lookup (`Cache-Control: no-cache`): its answer
+/// replaces the entry only if no write came in between.
+#[tokio::test]
+async fn a_no_cache_response_fetched_before_a_write_is_not_stored_after_it() {
+    let test = "no_cache_write_race";
+    let Some(url) = redis_url(test) else { return };
+    let prefix = unique_prefix(test);
+    let gate = Arc::new(Semaphore::new(0));
+    let a = Arc::new(Replica::new("a", &url, &prefix, gate.clone()));
+    let b = Replica::new("b", &url, &prefix, gate.clone());
+    // An entry exists (the path has a generation).
+    gate.add_permits(1);
+    b.get("/slow/1").await;
+
+    let fetching = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.send("GET", "/slow/1", &[("cache-control", "no-cache")])
+                .await
+        })
+    };
+    let started = Instant::now();
+    while a.calls() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the handler never ran"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        b.send("PUT", "/slow/1", &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    gate.add_permits(1);
+    let old = fetching.await.unwrap();
+    assert_eq!(old.body, "slow, call 1 on a");
+    assert_eq!(
+        header(&old, "cache-status"),
+        "streamgate; fwd=request",
+        "not stored"
+    );
+    // With no write in between, a no-cache answer replaces the entry.
+    gate.add_permits(1);
+    let refreshed = a
+        .send("GET", "/slow/1", &[("cache-control", "no-cache")])
+        .await;
+    assert_eq!(
+        header(&refreshed, "cache-status"),
+        "streamgate; fwd=request; stored"
+    );
+    let hit = b.get("/slow/1").await;
+    assert_eq!(
+        (header(&hit, "x-cache"), hit.body.as_str()),
+        ("HIT", refreshed.body.as_str())
+    );
+}
+
 /// Requests to `replica` go on without the store, quickly, each failure counted.
 async fn requests_succeed_without_the_store(replica: &Replica) {
     for call in 1..=2 {

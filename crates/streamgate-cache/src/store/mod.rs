@@ -77,6 +77,14 @@ pub trait CacheStore: Send + Sync + fmt::Debug + 'static {
     /// Removes (or makes unreachable) every entry whose key has this path, whoever stored it.
     fn invalidate(&self, path: &str) -> StoreFuture<()>;
 
+    /// The path's current [`Generation`], for a request that skips the lookup
+    /// (`Cache-Control: no-cache`) but whose answer is stored: handed back to
+    /// [`store`](Self::store), it keeps a response fetched across an invalidation out. The
+    /// default, for a store that keeps no generations, is [`Generation::default`].
+    fn generation(&self, _path: &str) -> StoreFuture<Generation> {
+        StoreFuture::ready(Ok(Generation::default()))
+    }
+
     /// How many entries the store holds now, when it can say cheaply (a shared store may not).
     fn entry_count(&self) -> Option<u64> {
         None

@@ -97,4 +97,8 @@ impl CacheStore for TieredCacheStore {
     fn health(&self) -> StoreFuture<()> {
         self.shared.health()
     }
+
+    fn generation(&self, path: &str) -> StoreFuture<Generation> {
+        self.shared.generation(path)
+    }
 }

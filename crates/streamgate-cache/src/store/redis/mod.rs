@@ -221,6 +221,20 @@ impl Inner {
         Ok(kept == 1)
     }
 
+    async fn generation(&self, generation: String) -> Result<Generation, StoreError> {
+        let mut connection = self.connection.get().await?;
+        let tag: Option<Vec<u8>> = self.connection.settle(
+            redis::cmd("GET")
+                .arg(generation)
+                .query_async(&mut connection)
+                .await,
+        )?;
+        match tag {
+            None => Ok(Generation::default()),
+            Some(tag) => Ok(Generation::new(codec::parse_tag(&tag)?)),
+        }
+    }
+
     async fn invalidate(&self, generation: String) -> Result<(), StoreError> {
         let mut connection = self.connection.get().await?;
         let _: i64 = self.connection.settle(
@@ -283,6 +297,14 @@ impl CacheStore for RedisCacheStore {
         let generation = codec::generation_key(&inner.prefix, path);
         StoreFuture::boxed(
             async move { inner.connection.bounded(inner.invalidate(generation)).await },
+        )
+    }
+
+    fn generation(&self, path: &str) -> StoreFuture<Generation> {
+        let inner = self.inner.clone();
+        let generation = codec::generation_key(&inner.prefix, path);
+        StoreFuture::boxed(
+            async move { inner.connection.bounded(inner.generation(generation)).await },
         )
     }
 }
