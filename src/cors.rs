@@ -22,7 +22,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CorsConfig {
-    /// Origins allowed to call (`https://app.example.com`, exact), or `["*"]` for any.
+    /// Origins allowed to call (`https://app.example.com`: no path, no wildcard inside; case and
+    /// a default port do not matter), or `["*"]` for any.
     pub allow_origins: Vec<String>,
     /// Methods a preflight allows (default `GET`, `POST`, `PUT`, `PATCH`, `DELETE`).
     #[serde(default = "default_methods")]
@@ -34,7 +35,8 @@ pub struct CorsConfig {
     /// `ratelimit-policy`, `retry-after`).
     #[serde(default = "default_expose_headers")]
     pub expose_headers: Vec<String>,
-    /// Whether the browser may send credentials (cookies, `Authorization`); not with `"*"`.
+    /// Whether the browser may send credentials (cookies, `Authorization`); not with `"*"` in
+    /// any of the lists.
     #[serde(default)]
     pub allow_credentials: bool,
     /// How long a browser may keep a preflight's answer (default 10m).
@@ -110,6 +112,20 @@ impl CorsConfig {
                 .collect::<Result<Vec<_>, _>>()?;
             AllowOrigin::list(origins)
         };
+        if self.allow_credentials {
+            for (key, values) in [
+                ("allow_methods", &self.allow_methods),
+                ("allow_headers", &self.allow_headers),
+                ("expose_headers", &self.expose_headers),
+            ] {
+                if values.iter().any(|value| value == "*") {
+                    return Err(format!(
+                        "{key}: browsers refuse credentials with \"*\" (it would not mean every \
+                         one); list them"
+                    ));
+                }
+            }
+        }
         let methods = self
             .allow_methods
             .iter()
@@ -128,18 +144,34 @@ impl CorsConfig {
     }
 }
 
-/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+/// An origin as browsers send it (`scheme://host[:port]`, nothing after), written as they write
+/// it: scheme and host in lower case, without the scheme's default port. Browsers' `Origin` is
+/// compared with it byte for byte, so `https://App.example.com:443` must become
+/// `https://app.example.com` to ever match.
 fn origin_value(origin: &str) -> Result<HeaderValue, String> {
     let bad = || format!("allow_origins: {origin:?} is not an origin (scheme://host[:port])");
     let uri: http::Uri = origin.parse().map_err(|_| bad())?;
-    let whole = uri.scheme().is_some()
-        && uri.host().is_some()
-        && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
-        && !origin.ends_with('/');
-    if !whole {
+    let whole = uri.path_and_query().is_none_or(|p| p.as_str() == "/") && !origin.ends_with('/');
+    let (Some(scheme), Some(authority), true) = (uri.scheme_str(), uri.authority(), whole) else {
         return Err(bad());
+    };
+    if authority.as_str().contains('@') {
+        return Err(format!(
+            "allow_origins: {origin:?} has a user in it, which an origin never has"
+        ));
     }
-    HeaderValue::from_str(origin).map_err(|_| bad())
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    let port = authority
+        .port_u16()
+        .filter(|port| Some(*port) != default_port)
+        .map_or_else(String::new, |port| format!(":{port}"));
+    let host = authority.host().to_ascii_lowercase();
+    HeaderValue::from_str(&format!("{scheme}://{host}{port}")).map_err(|_| bad())
 }
 
 fn header_names(key: &str, names: &[String]) -> Result<Vec<HeaderName>, String> {
@@ -183,5 +215,32 @@ mod tests {
                 .layer()
                 .is_ok()
         );
+        assert!(error(CorsConfig::allow(["https://user@a.example"])).contains("has a user"));
+        for key in ["allow_methods", "allow_headers", "expose_headers"] {
+            let mut wildcard = CorsConfig::allow(["https://a.example"]);
+            wildcard.allow_credentials = true;
+            let list = match key {
+                "allow_methods" => &mut wildcard.allow_methods,
+                "allow_headers" => &mut wildcard.allow_headers,
+                _ => &mut wildcard.expose_headers,
+            };
+            *list = vec!["*".to_owned()];
+            let message = error(wildcard);
+            assert!(message.starts_with(key), "{key}: {message}");
+        }
+    }
+
+    #[test]
+    fn origins_are_written_as_browsers_send_them() {
+        for (configured, sent) in [
+            ("https://App.Example.com", "https://app.example.com"),
+            ("HTTPS://a.example:443", "https://a.example"),
+            ("http://a.example:80", "http://a.example"),
+            ("http://a.example:8080", "http://a.example:8080"),
+            ("https://a.example:80", "https://a.example:80"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+        ] {
+            assert_eq!(origin_value(configured).unwrap(), sent, "{configured}");
+        }
     }
 }
