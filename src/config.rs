@@ -482,46 +482,68 @@ impl Config {
             .filter(|(name, _)| name.starts_with(ENV_PREFIX))
             .collect();
         if overrides.is_empty() {
-            config.check(None)?;
+            config.check()?;
             return Ok(config);
         }
-        // A check that fails only once a variable is applied is that variable's fault; one that
-        // already failed on the file stays the file's.
-        let mut file_error = config.check(None).err();
+        // Every variable goes into the tree before it is read once, so that their order does not
+        // matter (a section half set by one variable is whole once the next is in).
         let mut tree: Value = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::from_yaml(source_name, &error))?;
+        let mut applied = Vec::with_capacity(overrides.len());
         for (name, value) in &overrides {
-            let path: Vec<String> = name[ENV_PREFIX.len()..]
+            let keys: Vec<String> = name[ENV_PREFIX.len()..]
                 .split("__")
                 .map(str::to_ascii_lowercase)
                 .collect();
             let typed: Value =
                 serde_yaml_ng::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
-            let raw = Value::String(value.clone());
-            let retry = typed != raw;
-            set_path(&mut tree, &path, typed).map_err(|message| ConfigError::new(name, message))?;
-            config = match Self::deserialize(tree.clone()) {
-                Ok(config) => config,
-                Err(error) if retry => {
-                    set_path(&mut tree, &path, raw)
-                        .map_err(|message| ConfigError::new(name, message))?;
-                    Self::deserialize(tree.clone())
-                        .map_err(|_| ConfigError::new(name, error.to_string()))?
-                }
-                Err(error) => return Err(ConfigError::new(name, error.to_string())),
+            let as_written = (typed != Value::String(value.clone())).then(|| value.clone());
+            set_path(&mut tree, &keys, typed).map_err(|message| ConfigError::new(name, message))?;
+            applied.push(Applied {
+                name,
+                path: keys.join("."),
+                keys,
+                as_written,
+            });
+        }
+        let mut config = loop {
+            let error = match serde_path_to_error::deserialize::<_, Self>(tree.clone()) {
+                Ok(config) => break config,
+                Err(error) => error,
             };
-            match config.check(Some(name)) {
-                Ok(()) => file_error = None,
-                Err(error) if file_error.is_none() => return Err(error),
-                Err(_) => {}
+            let at = error.path().to_string();
+            // A value read as a number or a boolean where the key takes text: take it as
+            // written, and read again.
+            if let Some(variable) = applied
+                .iter_mut()
+                .find(|a| a.path == at && a.as_written.is_some())
+            {
+                let text = variable.as_written.take().unwrap_or_default();
+                set_path(&mut tree, &variable.keys, Value::String(text))
+                    .map_err(|message| ConfigError::new(variable.name, message))?;
+                continue;
             }
-            origin.overridden(&path.join("."), name);
+            // The variable that set this key or one inside it (by name, whatever the order),
+            // else one that set the section around it; without one the file is at fault.
+            let blamed = applied
+                .iter()
+                .filter(|a| within(&a.path, &at))
+                .chain(applied.iter().filter(|a| within(&at, &a.path)))
+                .map(|a| a.name)
+                .min();
+            let message = error.into_inner().to_string();
+            return Err(match blamed {
+                Some(name) => ConfigError::new(name, message),
+                None => ConfigError::new(source_name, message),
+            });
+        };
+        for variable in &applied {
+            origin.overridden(&variable.path, variable.name);
         }
         config.origin = origin;
-        match file_error {
-            Some(error) => Err(error),
-            None => Ok(config),
-        }
+        // A key a variable set is that variable's fault; any other the file's, at its line.
+        config.check()?;
+        Ok(config)
     }
 
     /// An error about the key `key` (`security.cors`), placed where it was set: the file's line
@@ -530,13 +552,10 @@ impl Config {
         self.origin.error(key, message)
     }
 
-    /// Checks what the types alone cannot. An error is the variable `blame`'s when given, else
-    /// placed at its key in the file.
-    fn check(&self, blame: Option<&str>) -> Result<(), ConfigError> {
-        let fail = |key: &str, message: &dyn fmt::Display| match blame {
-            Some(name) => ConfigError::new(name, format!("{key}: {message}")),
-            None => self.error_at(key, message),
-        };
+    /// Checks what the types alone cannot, each error placed where its key was set (the
+    /// variable, or the file's line).
+    fn check(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: &dyn fmt::Display| self.error_at(key, message);
         streamgate_core::TrustedProxies::parse(&self.security.trusted_proxies)
             .map_err(|e| fail("security.trusted_proxies", &e))?;
         if self.monitoring.metrics.window.is_zero() {
@@ -566,6 +585,26 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// One `STREAMGATE__` variable put into the configuration tree.
+struct Applied<'a> {
+    name: &'a str,
+    /// The keys of the path it sets, outermost first.
+    keys: Vec<String>,
+    /// The same, dotted (`security.cors.allow_origins`).
+    path: String,
+    /// Its text, while the tree holds it read as YAML (`10`, `true`) and the text itself might
+    /// be what the key takes.
+    as_written: Option<String>,
+}
+
+/// Whether `path` is `key` or a key inside it (an empty `key` is the whole configuration).
+fn within(path: &str, key: &str) -> bool {
+    key.is_empty()
+        || path
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 /// The `STREAMGATE__` variables among `vars`, as text. Variables of other programs that are not
@@ -803,6 +842,37 @@ mod tests {
         let vars = env(&[("STREAMGATE__SECURITY__TRUSTED_PROXIES", "[ten]")]);
         let error = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap_err();
         assert_eq!(error.source_name(), "STREAMGATE__SECURITY__TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn the_order_of_the_variables_does_not_matter() {
+        let origins = (
+            "STREAMGATE__SECURITY__CORS__ALLOW_ORIGINS",
+            "[\"https://a.example\"]",
+        );
+        let credentials = ("STREAMGATE__SECURITY__CORS__ALLOW_CREDENTIALS", "true");
+        for vars in [[origins, credentials], [credentials, origins]] {
+            let config = Config::from_yaml_str_with_env("s.yaml", "", env(&vars)).unwrap();
+            let cors = config.security.cors.unwrap();
+            assert!(cors.allow_credentials);
+            assert_eq!(cors.allow_origins, ["https://a.example"]);
+        }
+        // Alone, the second leaves the section without its origins: that variable is named.
+        let error = Config::from_yaml_str_with_env("s.yaml", "", env(&[credentials])).unwrap_err();
+        assert_eq!(
+            error.source_name(),
+            "STREAMGATE__SECURITY__CORS__ALLOW_CREDENTIALS"
+        );
+        assert!(error.to_string().contains("allow_origins"), "{error}");
+        // Text that reads as a number, where the key takes text, is taken as written, whatever
+        // else is set.
+        let vars = env(&[
+            ("STREAMGATE__MONITORING__METRICS__WINDOW", "2m"),
+            ("STREAMGATE__MONITORING__METRICS__SERVICE_NAME", "2048"),
+        ]);
+        let config = Config::from_yaml_str_with_env("s.yaml", "", vars).unwrap();
+        assert_eq!(config.monitoring.metrics.service_name, "2048");
+        assert_eq!(config.monitoring.metrics.window, Duration::from_secs(120));
     }
 
     #[test]
