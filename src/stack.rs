@@ -44,8 +44,9 @@ pub const ALERTS_PATH: &str = "/alerts";
 /// known to every one of them. Apply the stack after adding all routes (and any fallback).
 ///
 /// The admin routes sit beside the user's routes, not under them: they get only the request id
-/// layer. Authentication, authorization, rate limits and the audit trail never refuse or record
-/// a liveness probe or a scrape, and the metrics layer does not count them.
+/// layer and problem bodies. Authentication, authorization, rate limits and the audit trail
+/// never refuse or record a liveness probe or a scrape, and the metrics layer does not count
+/// them.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Stack {
