@@ -93,7 +93,8 @@ fn app(layer: impl FnOnce(MetricsHandle) -> CacheLayer) -> App {
                 let call = slow();
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 format!("slow, call {call}")
-            }),
+            })
+            .put(|| async { StatusCode::NO_CONTENT }),
         )
         .route(
             "/big",
@@ -401,6 +402,45 @@ async fn concurrent_misses_of_one_key_send_one_request_on() {
         text.contains(r#"streamgate_cache_lookups_total{result="collapsed"} 9"#),
         "{text}"
     );
+}
+
+/// A write while a miss is being fetched: the answer, read before the write, is not stored
+/// after it (with a no-cache request too).
+#[tokio::test(start_paused = true)]
+async fn a_response_fetched_before_a_write_is_not_stored_after_it() {
+    let app = Arc::new(app(default_layer));
+    for asked in [&[][..], &[("cache-control", "no-cache")]] {
+        let fetching = {
+            let app = app.clone();
+            tokio::spawn(async move { app.send("GET", "/slow", asked).await })
+        };
+        let before = app.calls();
+        while app.calls() == before {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            app.send("PUT", "/slow", &[]).await.status,
+            StatusCode::NO_CONTENT
+        );
+        let old = fetching.await.unwrap();
+        assert!(
+            !header(&old, "cache-status").ends_with("; stored"),
+            "{asked:?}: {}",
+            header(&old, "cache-status")
+        );
+        assert_eq!(
+            header(&app.get("/slow").await, "x-cache"),
+            "MISS",
+            "{asked:?}"
+        );
+        // Without a write in between, the answer is stored.
+        assert_eq!(
+            header(&app.get("/slow").await, "x-cache"),
+            "HIT",
+            "{asked:?}"
+        );
+        app.send("PUT", "/slow", &[]).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]

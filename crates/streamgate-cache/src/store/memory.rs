@@ -1,8 +1,14 @@
 //! The in-process store: moka, bounded by entries, freshness on tokio's clock.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
-use moka::{notification::RemovalCause, sync::Cache};
+use moka::{notification::RemovalCause, policy::EvictionPolicy, sync::Cache};
 use streamgate_core::MetricsHandle;
 use tokio::time::Instant;
 
@@ -13,11 +19,34 @@ use crate::{CacheKey, CachedResponse, Hit};
 ///
 /// Freshness is checked on tokio's clock on every lookup, so tests move it with paused time;
 /// moka gives memory back at the longest TTL. Answers at once: a hit costs no allocation of its
-/// own. Keeps no generations: a response fetched before an invalidation can be stored after it.
-/// Cheap to clone; clones share the entries.
+/// own. Keeps a generation for each path invalidated lately (as many paths as entries, least
+/// recently invalidated forgotten first), so that a response fetched before an invalidation is
+/// not stored after it. Cheap to clone; clones share the entries.
 #[derive(Debug, Clone)]
 pub struct MemoryCacheStore {
     entries: Cache<CacheKey, Entry>,
+    generations: Arc<Generations>,
+}
+
+/// The generation of each path invalidated lately; a path not listed has the default one.
+#[derive(Debug)]
+struct Generations {
+    by_path: Cache<Box<str>, u64>,
+    /// The last generation given out: each invalidation takes the next.
+    last: AtomicU64,
+}
+
+impl Generations {
+    fn of(&self, path: &str) -> Generation {
+        self.by_path
+            .get(path)
+            .map_or_else(Generation::default, Generation::new)
+    }
+
+    fn advance(&self, path: &str) {
+        let next = self.last.fetch_add(1, Ordering::Relaxed) + 1;
+        self.by_path.insert(path.into(), next);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +73,16 @@ impl MemoryCacheStore {
             "Cached responses evicted from the in-memory store to make room for others.",
         );
         let evicted = metrics.counter(crate::metrics::EVICTIONS, &[]);
+        let generations = Generations {
+            // Least recently invalidated forgotten first; never refused on the way in.
+            by_path: Cache::builder()
+                .max_capacity(max_entries.max(1024))
+                .eviction_policy(EvictionPolicy::lru())
+                .build(),
+            last: AtomicU64::new(0),
+        };
         Self {
+            generations: Arc::new(generations),
             entries: Cache::builder()
                 .max_capacity(max_entries)
                 // Memory is given back at the longest TTL; freshness is our own check.
@@ -96,7 +134,7 @@ impl CacheStore for MemoryCacheStore {
         });
         StoreFuture::ready(Ok(match hit {
             Some(hit) => Lookup::Hit(hit),
-            None => Lookup::Miss(Generation::default()),
+            None => Lookup::Miss(self.generations.of(key.path())),
         }))
     }
 
@@ -105,18 +143,35 @@ impl CacheStore for MemoryCacheStore {
         key: CacheKey,
         response: Arc<CachedResponse>,
         ttl: Duration,
-        _seen: Option<Generation>,
+        seen: Option<Generation>,
     ) -> StoreFuture<bool> {
+        let changed = |seen: Option<Generation>| {
+            seen.is_some_and(|seen| self.generations.of(key.path()) != seen)
+        };
+        if changed(seen) {
+            return StoreFuture::ready(Ok(false));
+        }
         let entry = Entry {
             response,
             stored_at: Instant::now(),
             ttl,
         };
-        self.entries.insert(key, entry);
+        self.entries.insert(key.clone(), entry);
+        // An invalidation between the check and the insert may have missed the new entry.
+        if changed(seen) {
+            self.entries.invalidate(&key);
+            return StoreFuture::ready(Ok(false));
+        }
         StoreFuture::ready(Ok(true))
     }
 
+    fn generation(&self, path: &str) -> StoreFuture<Generation> {
+        StoreFuture::ready(Ok(self.generations.of(path)))
+    }
+
     fn invalidate(&self, path: &str) -> StoreFuture<()> {
+        // The generation first: a response fetched before this is refused from now on.
+        self.generations.advance(path);
         let path: Box<str> = path.into();
         let removed = self
             .entries
