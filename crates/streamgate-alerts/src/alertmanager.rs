@@ -130,16 +130,21 @@ impl AlertHandler for AlertmanagerHandler {
             // the evaluations.
             let lifetime = self.resend.max(notification.evaluation_interval) * 4;
             let firing = |id: &str| notification.firing.iter().any(|f| f.id == id);
-            // Resolved alerts an earlier post failed to deliver, unless they fire again.
-            let mut resolved: Vec<Alert> = std::mem::take(&mut *lock(&self.unsent_resolved));
-            resolved.retain(|alert| !firing(&alert.id));
-            resolved.extend(
-                notification
-                    .changed
-                    .iter()
-                    .filter(|a| a.state == AlertState::Resolved)
-                    .cloned(),
-            );
+            // Resolved alerts an earlier post did not deliver, unless they fire again, and the
+            // ones resolved now: kept as unsent until a post succeeds, so that a post cut off
+            // by the handler timeout loses none.
+            let resolved: Vec<Alert> = {
+                let mut unsent = lock(&self.unsent_resolved);
+                unsent.retain(|alert| !firing(&alert.id));
+                unsent.extend(
+                    notification
+                        .changed
+                        .iter()
+                        .filter(|a| a.state == AlertState::Resolved)
+                        .cloned(),
+                );
+                unsent.clone()
+            };
             // Every firing alert, the resolved ones, and announced events (firing, but no
             // rule's: not in the firing list).
             let events = notification
@@ -159,10 +164,9 @@ impl AlertHandler for AlertmanagerHandler {
             let body = serde_json::to_vec(&alerts)
                 .map_err(|e| HandlerError(format!("cannot encode the alerts: {e}")))?;
             drop(alerts);
-            if let Err(error) = self.poster.post(body).await {
-                *lock(&self.unsent_resolved) = resolved;
-                return Err(error);
-            }
+            self.poster.post(body).await?;
+            // Delivered: these are sent; any resolved since wait for the next post.
+            lock(&self.unsent_resolved).retain(|alert| !resolved.iter().any(|r| r.id == alert.id));
             *lock(&self.last_sent) = Some(Instant::now());
             Ok(())
         })

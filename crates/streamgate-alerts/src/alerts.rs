@@ -353,12 +353,19 @@ impl Alerts {
         };
         self.inner.metrics.evaluations.increment(1);
         self.update_gauges();
-        if changed.is_empty() && !every_rule {
-            return changed;
-        }
-        // Taken before the turn is given up: deliveries follow the order of the changes.
-        let delivery = self.inner.delivery.lock().await;
-        drop(turn);
+        let delivery = if changed.is_empty() {
+            // Nothing to keep in order: no call waits behind this one's delivery.
+            drop(turn);
+            if !every_rule {
+                return changed;
+            }
+            self.inner.delivery.lock().await
+        } else {
+            // Taken before the turn is given up: deliveries follow the order of the changes.
+            let delivery = self.inner.delivery.lock().await;
+            drop(turn);
+            delivery
+        };
         self.notify(changed.clone()).await;
         drop(delivery);
         changed

@@ -104,7 +104,12 @@ async fn mock_alertmanager() -> (String, Received, Arc<Mutex<StatusCode>>) {
                 |State((received, answer)): State<(Received, Arc<Mutex<StatusCode>>)>,
                  Json(body): Json<Value>| async move {
                     received.lock().unwrap().push(body);
-                    *answer.lock().unwrap()
+                    let status = *answer.lock().unwrap();
+                    // 504: an Alertmanager that hangs.
+                    if status == StatusCode::GATEWAY_TIMEOUT {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    status
                 },
             ),
         )
@@ -180,6 +185,25 @@ async fn a_resolution_that_failed_is_sent_again() {
     ));
 }
 
+/// A resolution whose post the handler timeout cuts off is sent again too.
+#[tokio::test]
+async fn a_resolution_cut_off_by_the_handler_timeout_is_sent_again() {
+    let (base, received, answer) = mock_alertmanager().await;
+    let alerts = Alerts::builder(MetricsRecorder::new())
+        .handler_timeout(Duration::from_millis(200))
+        .rule(backlog_rule())
+        .handler(AlertmanagerHandler::new(&base).unwrap())
+        .build();
+    alerts.check_metric("depth", 150.0).await;
+    *answer.lock().unwrap() = StatusCode::GATEWAY_TIMEOUT;
+    alerts.check_metric("depth", 5.0).await;
+    *answer.lock().unwrap() = StatusCode::OK;
+    alerts.evaluate().await;
+    let posts = received.lock().unwrap().clone();
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    assert!(rfc3339(&posts[2][0]["endsAt"]) <= std::time::SystemTime::now());
+}
+
 /// A handler that takes long holds up only the calls that have something to tell it.
 #[tokio::test(start_paused = true)]
 async fn a_slow_handler_holds_up_no_check_that_changes_nothing() {
@@ -205,11 +229,20 @@ async fn a_slow_handler_holds_up_no_check_that_changes_nothing() {
     while alerts.active().is_empty() {
         tokio::task::yield_now().await;
     }
+    // An evaluation that changes nothing waits to resend, without holding up the checks.
+    let evaluating = tokio::spawn({
+        let alerts = alerts.clone();
+        async move { alerts.evaluate().await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     let started = tokio::time::Instant::now();
     assert!(alerts.check_metric("other", 1.0).await.is_empty());
     assert!(alerts.check_metric("depth", 160.0).await.is_empty());
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(firing.await.unwrap().len(), 1);
+    assert!(evaluating.await.unwrap().is_empty());
 }
 
 #[tokio::test]
