@@ -289,7 +289,10 @@ impl JwtAuthBuilder {
         Ok(JwtAuth {
             inner: Arc::new(Inner {
                 issuers,
-                leeway: self.leeway.as_secs() + u64::from(self.leeway.subsec_nanos() > 0),
+                leeway: self
+                    .leeway
+                    .as_secs()
+                    .saturating_add(u64::from(self.leeway.subsec_nanos() > 0)),
                 clock: self.clock.unwrap_or_default(),
                 cache: (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity)),
                 revocations: self.revocations,
