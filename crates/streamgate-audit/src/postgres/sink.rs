@@ -675,18 +675,27 @@ impl PostgresQuery {
             rfc3339_string(ceil_millis(range.start)),
             rfc3339_string(ceil_millis(range.end)),
         );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let value = indexed(value);
+        let cut = indexed(value);
+        // A value cut for the index matches every value that starts like it: those rows are
+        // read past the limit and told apart here, the limit applied to what is kept.
+        let sql_limit = if cut.len() < text(value).len() {
+            i64::MAX
+        } else {
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        };
         let rows = client
-            .query(&sql, &[&value, &start, &end, &limit])
+            .query(&sql, &[&cut, &start, &end, &sql_limit])
             .await
             .map_err(db_error("audit query failed"))?;
-        let mut events = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len().min(limit));
         for row in &rows {
             let event = serde_json::from_str::<AuditEvent>(row.get(0))
                 .map_err(|e| SinkError::with_source("a stored audit event is not valid", e))?;
             if keep(&event) {
                 events.push(event);
+                if events.len() == limit {
+                    break;
+                }
             }
         }
         Ok(events)
