@@ -247,42 +247,52 @@ impl Redaction {
     fn redact_json_excerpt(&self, input: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(input.len() + 16);
         let mut stack: Vec<u8> = Vec::new();
-        let mut expect_key = false;
+        // What JSON allows next; anything else means the text is not JSON.
+        let mut expect = Next::Value;
         let mut i = 0;
         while i < input.len() {
             let c = input[i];
-            match c {
-                b'{' => {
-                    stack.push(b'{');
-                    expect_key = true;
+            let inside = stack.last().copied();
+            match (c, expect) {
+                (c, _) if c.is_ascii_whitespace() => {}
+                (b'{' | b'[', Next::Value) => {
+                    stack.push(c);
+                    expect = if c == b'{' { Next::Key } else { Next::Value };
                 }
-                b'[' => {
-                    stack.push(b'[');
-                    expect_key = false;
-                }
-                b'}' | b']' => {
+                (b'}', Next::Key | Next::CommaOrEnd) if inside == Some(b'{') => {
                     stack.pop();
-                    expect_key = false;
+                    expect = Next::CommaOrEnd;
                 }
-                b',' => expect_key = stack.last() == Some(&b'{'),
-                b':' => expect_key = false,
-                b'"' => {
+                (b']', Next::Value | Next::CommaOrEnd) if inside == Some(b'[') => {
+                    stack.pop();
+                    expect = Next::CommaOrEnd;
+                }
+                (b',', Next::CommaOrEnd) if inside.is_some() => {
+                    expect = if inside == Some(b'{') {
+                        Next::Key
+                    } else {
+                        Next::Value
+                    };
+                }
+                (b':', Next::Colon) => expect = Next::Value,
+                (b'"', Next::Key) => {
                     let end = string_end(input, i);
                     let token = &input[i..end];
                     out.extend_from_slice(token);
-                    let is_key = expect_key && stack.last() == Some(&b'{');
-                    expect_key = false;
                     i = end;
-                    if is_key && self.is_denied_key(&decode_json_string(token)) {
+                    expect = Next::Colon;
+                    if self.is_denied_key(&decode_json_string(token)) {
                         // Copy up to the colon, then replace the whole value.
                         let mut j = end;
                         while j < input.len() && input[j].is_ascii_whitespace() {
                             j += 1;
                         }
-                        if j < input.len() && input[j] == b':' {
-                            out.push(b':');
-                            j += 1;
+                        match input.get(j) {
+                            Some(b':') => out.push(b':'),
+                            Some(_) => return None,
+                            None => return Some(out),
                         }
+                        j += 1;
                         while j < input.len() && input[j].is_ascii_whitespace() {
                             j += 1;
                         }
@@ -290,20 +300,31 @@ impl Redaction {
                         out.extend_from_slice(REDACTED.as_bytes());
                         out.push(b'"');
                         i = value_end(input, j);
+                        expect = Next::CommaOrEnd;
                     }
                     continue;
                 }
-                c if c.is_ascii_whitespace() => {}
-                _ => {
+                (b'"', Next::Value) => {
+                    let end = string_end(input, i);
+                    out.extend_from_slice(&input[i..end]);
+                    i = end;
+                    expect = Next::CommaOrEnd;
+                    continue;
+                }
+                (_, Next::Value) => {
                     let end = bare_token_end(input, i);
                     let token = &input[i..end];
-                    if (expect_key && stack.last() == Some(&b'{')) || !is_scalar_prefix(token) {
+                    if end == i || !is_scalar_prefix(token) {
                         return None;
                     }
                     out.extend_from_slice(token);
                     i = end;
+                    expect = Next::CommaOrEnd;
                     continue;
                 }
+                // A second value after the whole text, a key without quotes, a value where a
+                // key, a colon or a comma belongs: not JSON, and a key could hide there.
+                _ => return None,
             }
             out.push(c);
             i += 1;
@@ -436,6 +457,19 @@ fn string_end(input: &[u8], start: usize) -> usize {
 fn is_plain_key(key: &str) -> bool {
     key.bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+}
+
+/// What a JSON text allows at a point of [`Redaction::redact_json_excerpt`]'s scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// A value (or, just inside `[`, the end of the array).
+    Value,
+    /// A key (or, just inside `{`, the end of the object).
+    Key,
+    /// The colon after a key.
+    Colon,
+    /// A comma or the end of the container; at the top level, nothing more.
+    CommaOrEnd,
 }
 
 /// The index just past the bare (unquoted) token starting at `start`.
@@ -711,6 +745,12 @@ mod tests {
             "password=hunter2",
             "hunter2",
             r#"{"a": hunter2}"#,
+            r#"{"user" "password": "hunter2"}"#,
+            r#"{"a": "x" "password": "hunter2"}"#,
+            r#"["x" "password", "hunter2"]"#,
+            r#"{"a": 1} {"password": "hunter2"}"#,
+            r#"{"password" "hunter2"}"#,
+            r#"{"a":: "hunter2"}"#,
         ] {
             assert_eq!(excerpt(body), None, "{body}");
         }
