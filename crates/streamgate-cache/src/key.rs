@@ -27,7 +27,7 @@ impl CacheKey {
     ) -> Self {
         let uri = request.uri();
         Self {
-            path: normalized_path(uri.path()).into(),
+            path: uri.path().into(),
             query: uri.query().map(Into::into),
             scope,
             vary: vary
@@ -37,7 +37,9 @@ impl CacheKey {
         }
     }
 
-    /// The request's path, normalized ([`normalized_path`]): the unit of invalidation
+    /// The request's path as sent. Entries are kept by it, since the router picks a route by it
+    /// (`/users/%6De` may reach `/users/{id}` where `/users/me` is a route of its own); its
+    /// [normal form](normalized_path) is the unit of invalidation
     /// ([`CacheStore::invalidate`](crate::CacheStore::invalidate)).
     #[must_use]
     pub fn path(&self) -> &str {
@@ -90,9 +92,9 @@ fn vary_value(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
 
 /// `path` with the percent-encodings RFC 3986 (section 6.2.2) says mean the same as other text
 /// made the same: an encoded unreserved character (`%61`) decoded (`a`), the hex digits of the
-/// others in upper case (`%2f` to `%2F`). `/items/%61` and `/items/a` reach the same handler
-/// with the same parameter, so they are one entry, and a write to either removes it. Borrows
-/// when there is nothing to change.
+/// others in upper case (`%2f` to `%2F`). Invalidation and generations go by it: a write to
+/// `/items/a` removes the entry of `/items/%61` too, and a store compares its entries' paths in
+/// this form with the path it is given. Borrows when there is nothing to change.
 #[must_use]
 pub fn normalized_path(path: &str) -> Cow<'_, str> {
     if !path.contains('%') {

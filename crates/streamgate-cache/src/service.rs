@@ -149,7 +149,7 @@ impl<S: Clone> Cache<S> {
             // No lookup, but the answer replaces the entry: unless a write invalidates the path
             // while it is fetched, which the path's generation, read first, tells the store.
             shared.metrics.bypass.increment(1);
-            let mut generation = shared.store.generation(key.path());
+            let mut generation = shared.store.generation(&crate::normalized_path(key.path()));
             if let Some(generation) = generation.take_ready() {
                 let keep = shared.generation_read(generation);
                 let future = self.inner.call(request);

@@ -13,7 +13,7 @@ use streamgate_core::MetricsHandle;
 use tokio::time::Instant;
 
 use super::{CacheStore, Generation, Lookup, StoreError, StoreFuture};
-use crate::{CacheKey, CachedResponse, Hit};
+use crate::{CacheKey, CachedResponse, Hit, normalized_path};
 
 /// The default [`CacheStore`]: this process's memory (moka), at most a given number of entries.
 ///
@@ -134,7 +134,7 @@ impl CacheStore for MemoryCacheStore {
         });
         StoreFuture::ready(Ok(match hit {
             Some(hit) => Lookup::Hit(hit),
-            None => Lookup::Miss(self.generations.of(key.path())),
+            None => Lookup::Miss(self.generations.of(&normalized_path(key.path()))),
         }))
     }
 
@@ -146,7 +146,7 @@ impl CacheStore for MemoryCacheStore {
         seen: Option<Generation>,
     ) -> StoreFuture<bool> {
         let changed = |seen: Option<Generation>| {
-            seen.is_some_and(|seen| self.generations.of(key.path()) != seen)
+            seen.is_some_and(|seen| self.generations.of(&normalized_path(key.path())) != seen)
         };
         if changed(seen) {
             return StoreFuture::ready(Ok(false));
@@ -175,7 +175,7 @@ impl CacheStore for MemoryCacheStore {
         let path: Box<str> = path.into();
         let removed = self
             .entries
-            .invalidate_entries_if(move |key, _| key.path() == &*path);
+            .invalidate_entries_if(move |key, _| normalized_path(key.path()) == *path);
         StoreFuture::ready(
             removed
                 .map(|_| ())

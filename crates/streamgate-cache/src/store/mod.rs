@@ -74,7 +74,8 @@ pub trait CacheStore: Send + Sync + fmt::Debug + 'static {
         seen: Option<Generation>,
     ) -> StoreFuture<bool>;
 
-    /// Removes (or makes unreachable) every entry whose key has this path, whoever stored it.
+    /// Removes (or makes unreachable) every entry whose key's path has this
+    /// [normal form](crate::normalized_path), whoever stored it. The layer gives the normal form.
     fn invalidate(&self, path: &str) -> StoreFuture<()>;
 
     /// The path's current [`Generation`], for a request that skips the lookup

@@ -33,9 +33,10 @@ pub(super) fn generation_key(prefix: &str, path: &str) -> String {
     name
 }
 
-/// The keys of `key`'s generation and entry.
+/// The keys of `key`'s generation and entry: the generation by the path's normal form (what
+/// invalidation gives), the entry by the path as sent.
 pub(super) fn keys(prefix: &str, key: &CacheKey) -> (String, String) {
-    let part = path_part(prefix, key.path());
+    let part = path_part(prefix, &crate::normalized_path(key.path()));
     let generation = format!("{part}g");
     let mut digest = Sha256::new();
     field(&mut digest, Some(key.path().as_bytes()));
