@@ -150,20 +150,9 @@ async fn housekeeping_applies_retention_without_new_events() {
     verify_path(dir.path(), &common::key()).unwrap();
 }
 
-/// File names keep whole seconds: a file created at X.900 is named X.000, and still the file
-/// before it, with an event at X.500, is read for a range starting at X.400.
-#[tokio::test(start_paused = true)]
-async fn a_query_reads_a_file_whose_successor_was_created_in_the_same_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let start = UNIX_EPOCH + DAY * 20_000;
-    let clock = AuditClock::starting_at(start);
-    let sink = FileSink::open(
-        FileSinkConfig::new(dir.path(), common::key())
-            .clock(clock)
-            .max_file_bytes(1024),
-    )
-    .unwrap();
-    let logger = AuditLogger::builder().sink(sink).clock(clock).start();
+/// Logs alice's event (large enough to fill a 1 KiB file) at X.500 of a whole second X, then
+/// bob's at X.900, which starts a second file named X.000.
+async fn two_files_in_one_second(logger: &AuditLogger, dir: &std::path::Path) {
     tokio::time::advance(Duration::from_millis(500)).await;
     let padding = "x".repeat(1500);
     logger
@@ -179,13 +168,26 @@ async fn a_query_reads_a_file_whose_successor_was_created_in_the_same_second() {
         .unwrap();
     logger.flush().await;
     tokio::time::advance(Duration::from_millis(400)).await;
-    log(&logger, "bob", "t", "B").await;
+    log(logger, "bob", "t", "B").await;
     logger.flush().await;
-    assert_eq!(
-        log_files(dir.path()).len(),
-        2,
-        "the second event starts a file"
-    );
+    assert_eq!(log_files(dir).len(), 2, "the second event starts a file");
+}
+
+/// File names keep whole seconds: a file created at X.900 is named X.000, and still the file
+/// before it, with an event at X.500, is read for a range starting at X.400.
+#[tokio::test(start_paused = true)]
+async fn a_query_reads_a_file_whose_successor_was_created_in_the_same_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = UNIX_EPOCH + DAY * 20_000;
+    let clock = AuditClock::starting_at(start);
+    let sink = FileSink::open(
+        FileSinkConfig::new(dir.path(), common::key())
+            .clock(clock)
+            .max_file_bytes(1024),
+    )
+    .unwrap();
+    let logger = AuditLogger::builder().sink(sink).clock(clock).start();
+    two_files_in_one_second(&logger, dir.path()).await;
     let range = start + Duration::from_millis(400)..start + Duration::from_secs(10);
     let found = logger.events_by_actor("alice", range, 10).await.unwrap();
     assert_eq!(found.len(), 1);
@@ -212,24 +214,7 @@ async fn retention_keeps_a_file_whose_successor_was_created_in_the_cutoffs_secon
         .clock(clock)
         .maintenance_interval(Duration::from_millis(100))
         .start();
-    tokio::time::advance(Duration::from_millis(500)).await;
-    let padding = "x".repeat(1500);
-    logger
-        .log_event(
-            "t",
-            "alice",
-            "a",
-            "A",
-            Outcome::Success,
-            json!({"pad": padding}),
-        )
-        .await
-        .unwrap();
-    logger.flush().await;
-    tokio::time::advance(Duration::from_millis(400)).await;
-    log(&logger, "bob", "t", "B").await;
-    logger.flush().await;
-    assert_eq!(log_files(dir.path()).len(), 2);
+    two_files_in_one_second(&logger, dir.path()).await;
     // The cutoff reaches X.200: alice's event (X.500) is within the retention.
     tokio::time::advance(DAY - Duration::from_millis(700)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
