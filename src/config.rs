@@ -39,7 +39,7 @@ use std::{fmt, path::Path, time::Duration};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use crate::config_origin::Origin;
+use crate::config_origin::{Origin, within};
 
 /// The environment variable prefix of single-key overrides.
 pub const ENV_PREFIX: &str = "STREAMGATE__";
@@ -597,14 +597,6 @@ struct Applied<'a> {
     /// Its text, while the tree holds it read as YAML (`10`, `true`) and the text itself might
     /// be what the key takes.
     as_written: Option<String>,
-}
-
-/// Whether `path` is `key` or a key inside it (an empty `key` is the whole configuration).
-fn within(path: &str, key: &str) -> bool {
-    key.is_empty()
-        || path
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 /// The `STREAMGATE__` variables among `vars`, as text. Variables of other programs that are not

@@ -73,7 +73,7 @@ impl Origin {
 }
 
 /// Whether `path` is `key` or a key inside it.
-fn within(path: &str, key: &str) -> bool {
+pub(crate) fn within(path: &str, key: &str) -> bool {
     path.strip_prefix(key)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }

@@ -2,7 +2,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Mutex, PoisonError},
+    sync::Mutex,
     time::{Duration, SystemTime},
 };
 
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::{
     Alert, AlertHandler, AlertState, BoxFuture, HandlerError, Notification,
     alert::rfc3339_text,
+    alerts::lock,
     http::{HandlerConfigError, JsonPoster},
 };
 
@@ -171,8 +172,4 @@ impl AlertHandler for AlertmanagerHandler {
             Ok(())
         })
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -154,7 +154,8 @@ impl AlertsBuilder {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// The guard of `mutex`, poisoned or not (no lock here guards an invariant a panic could break).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
